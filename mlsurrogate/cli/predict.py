@@ -1,0 +1,93 @@
+"""Predict LDOS, DOS, Fermi level, band energy and density for a structure.
+
+Example: mpirun -n 4 mlsurrogate predict --model Be_model.zip --structure POSCAR --out run1
+Energies in eV, lengths in Å, temperature in K, density in 1/Å^3.
+"""
+import logging
+import os
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger("mlsurrogate")
+
+
+def add_arguments(p):
+    p.add_argument("--model", required=True, help="model file (MALA .zip)")
+    p.add_argument("--structure", required=True, help="structure file, any format ASE reads")
+    p.add_argument("--format", default=None, help="ASE format name if the extension is ambiguous")
+    p.add_argument("--grid", type=int, nargs=3, metavar=("NX", "NY", "NZ"),
+                   help="real-space grid (default: the model's grid spacing applied to the cell)")
+    p.add_argument("--temperature", type=float, metavar="K", help="electronic temperature in K "
+                   "(default: the model's)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--save", nargs="*", default=[], choices=["density"],
+                   help="also write fields: 'density' -> DIR/density.h5 (1/Å^3)")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
+    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="network arithmetic (float64: rank-count independent to ~1e-15)")
+    p.add_argument("--batch-size", type=int, default=8192, help="grid points per network batch")
+    p.add_argument("--max-points-per-pass", type=int, default=65536,
+                   help="descriptor points per rank held at once (bounds memory)")
+    p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
+
+
+def _summary(res, stages):
+    t = res["timings_s"]
+    lines = [
+        f"atoms            {res['natoms']}",
+        f"grid             {res['grid'][0]} x {res['grid'][1]} x {res['grid'][2]} "
+        f"({res['grid'][0] * res['grid'][1] * res['grid'][2]} points)",
+        f"ranks            {res['ranks']} (brick {'x'.join(map(str, res['proc_grid']))}, "
+        f"{res['descriptor_passes']} descriptor pass(es))",
+        f"temperature      {res['temperature_K']:.4f} K",
+        f"electrons        {res['number_of_electrons']:.8f} (target {res['number_of_electrons_target']:g})",
+        f"Fermi level      {res['fermi_energy_eV']:.6f} eV",
+        f"band energy      {res['band_energy_eV']:.6f} eV ({res['band_energy_per_atom_eV']:.6f} eV/atom)",
+        f"-TS              {res['entropy_contribution_eV']:.6e} eV",
+        "time per stage   " + ", ".join(f"{k} {t[k]:.2f} s" for k in stages if k in t),
+        f"peak memory      {res['peak_rss_bytes_max_rank'] / 2**20:.0f} MiB (largest rank)",
+    ]
+    return "\n".join(lines)
+
+
+def run(args, comm):
+    from ..model.load import load_model
+    from ..output.results import (commit_file, plot_dos, prepare_output_dir, results_dict,
+                                  write_density_h5, write_json_atomic)
+    from ..parallel import max_over_ranks, on_root, peak_rss_bytes
+    from ..pipeline import PredictOptions, predict
+    from ..structure.read import read_structure
+    import time
+
+    t0 = time.perf_counter()
+    names = ["results.json"] + (["density.h5"] if "density" in args.save else [])
+    prepare_output_dir(comm, args.out, args.overwrite, names)
+    model = load_model(comm, args.model)
+    atoms = read_structure(comm, args.structure, args.format)
+    options = PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
+                             max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
+                             dtype=args.precision)
+    pred = predict(comm, atoms, model, options)
+    t_write = time.perf_counter()
+    if "density" in args.save:
+        tmp = os.path.join(args.out, ".density.h5.tmp")
+        write_density_h5(comm, tmp, pred.density, pred.decomposition, atoms.cell.array)
+        commit_file(comm, tmp, os.path.join(args.out, "density.h5"))
+    pred.timings_s["write"] = time.perf_counter() - t_write
+    pred.timings_s["total"] = time.perf_counter() - t0
+    peak = max_over_ranks(comm, peak_rss_bytes())
+    res = results_dict(pred, atoms, model, peak, extra={
+        "structure": os.path.abspath(args.structure), "precision": args.precision,
+        "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point})
+
+    def finish():
+        if not args.no_plot:
+            plot_dos(os.path.join(args.out, "dos.png"), pred.dos_energies_ev, pred.dos_per_ev,
+                     pred.fermi_energy_ev, f"{res['natoms']} atoms, {res['temperature_K']:.1f} K")
+        write_json_atomic(os.path.join(args.out, "results.json"), res)
+        return True
+    on_root(comm, finish)
+    if comm.rank == 0:
+        print(_summary(res, ["descriptors", "inference", "postprocess", "write", "total"]), flush=True)
+        print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)
+    return 0

