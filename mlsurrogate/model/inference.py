@@ -1,7 +1,8 @@
 """Batched LDOS inference with torch. Stage: model.
 
-The scalers are folded into the first and last linear layers (both are affine), so a batch is one
-plain forward pass. Runs under ``torch.inference_mode``. Thread count is set by the caller
+The input standardisation is applied explicitly (folding it into the first layer would cancel large
+terms when a feature's mean is much larger than its spread); the output scaling is folded into the
+last linear layer, where it costs no precision. Runs under ``torch.inference_mode``. Thread count is set by the caller
 (see :func:`mlsurrogate.parallel.torch_threads_per_rank`).
 """
 import numpy as np
@@ -27,17 +28,13 @@ class LdosNetwork:
         self.clamp = model.clamp_negative
         w = [np.asarray(x, dtype=np.float64) for x in model.weights]
         b = [np.asarray(x, dtype=np.float64) for x in model.biases]
-        # input: W (x - s) * c + b = (W * c) x + (b - W (s * c))
-        w0 = w[0] * model.input_scale[None, :]
-        b[0] = b[0] - w0 @ model.input_shift
-        w[0] = w0
         # output: (W h + b) * a + o = (a[:, None] W) h + (a b + o)
         a = np.asarray(model.output_scale, dtype=np.float64)
         w[-1] = w[-1] * a[:, None]
         b[-1] = b[-1] * a + np.asarray(model.output_shift, dtype=np.float64)
         layers = []
         for wi, bi, act in zip(w, b, model.activations):
-            lin = torch.nn.Linear(wi.shape[1], wi.shape[0])
+            lin = torch.nn.Linear(wi.shape[1], wi.shape[0], dtype=torch.float64)
             with torch.no_grad():
                 lin.weight.copy_(torch.from_numpy(wi))
                 lin.bias.copy_(torch.from_numpy(bi))
@@ -45,16 +42,19 @@ class LdosNetwork:
             if act is not None:
                 layers.append(getattr(torch.nn, act)())
         self.net = torch.nn.Sequential(*layers).to(device=self.device, dtype=self.dtype).eval()
+        self._shift = torch.from_numpy(np.asarray(model.input_shift, dtype=np.float64)).to(self.device)
+        self._scale = torch.from_numpy(np.asarray(model.input_scale, dtype=np.float64)).to(self.device)
+        self.n_out = w[-1].shape[0]
 
     def __call__(self, descriptors):
         torch = self._torch
         x = np.asarray(descriptors)
-        out = np.empty((x.shape[0], self.net[-1].out_features if hasattr(self.net[-1], "out_features")
-                        else self.net[-2].out_features), dtype=np.float64)
+        out = np.empty((x.shape[0], self.n_out), dtype=np.float64)
         with torch.inference_mode():
             for start in range(0, x.shape[0], self.batch_size):
-                xb = torch.from_numpy(np.ascontiguousarray(x[start:start + self.batch_size]))
-                yb = self.net(xb.to(device=self.device, dtype=self.dtype))
+                xb = torch.from_numpy(np.ascontiguousarray(x[start:start + self.batch_size], dtype=np.float64))
+                xb = (xb.to(self.device) - self._shift) * self._scale
+                yb = self.net(xb.to(self.dtype))
                 if self.clamp:
                     yb = torch.clamp_min(yb, 0.0)
                 out[start:start + xb.shape[0]] = yb.to("cpu", torch.float64).numpy()
