@@ -31,6 +31,7 @@ class PredictOptions:
     max_points_per_pass: int = 65536    # descriptor points per rank held at once
     batch_size: int = 8192              # network batch (points)
     dtype: str = "float64"              # network precision
+    window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
 
 
@@ -78,7 +79,7 @@ class _Timer:
 
 
 def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
-           keep_density):
+           keep_density, halfwidth=None):
     """One pass over all sub-lattices. Returns (dos, accumulator)."""
     from mpi4py import MPI
     energies = model.energy_grid.energies
@@ -114,7 +115,7 @@ def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, d
             spacing = model.energy_grid.spacing_ev
             try:
                 mu = fermi_level(energies, estimate, n_electrons, temperature_k)
-                half = max(2 * spacing, 0.25)
+                half = halfwidth if halfwidth is not None else max(2 * spacing, 0.25)
                 window = plan_window(energies, kt, mu - half, mu + half)
             except ConvergenceError:
                 window = plan_window(energies, kt, -np.inf, np.inf)
@@ -166,7 +167,7 @@ def predict(comm, atoms, model, options=PredictOptions()):
         if plan.n_passes == 1 or not options.keep_density:
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)
         dos, acc = _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
-                          timer, options.keep_density)
+                          timer, options.keep_density, options.window_halfwidth_ev)
         t0 = time.perf_counter()
         obs = dos_observables(model.energy_grid.energies, dos, n_electrons, temperature_k)
         timer.add("postprocess", t0)
@@ -175,7 +176,7 @@ def predict(comm, atoms, model, options=PredictOptions()):
                 log.warning("Fermi level %.4f eV outside the density window estimated from the first "
                             "pass; recomputing with the exact window", obs.fermi_energy_ev)
             mu = obs.fermi_energy_ev
-            window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), mu, mu)
+            window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), mu - 1e-3, mu + 1e-3)
             dos, acc = _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
                               timer, True)
             recomputed = True

@@ -16,7 +16,9 @@ def snap0_runs(tmp_path_factory, be2):
     """Snapshot 0 on 1 rank, 2 ranks, and 2 ranks forced into many small descriptor passes."""
     base = tmp_path_factory.mktemp("snap0")
     runs = {}
-    for name, n, extra in [("r1", 1, []), ("r2", 2, []), ("r2p", 2, ["--max-points-per-pass", "400"])]:
+    for name, n, extra in [("r1", 1, []), ("r2", 2, []), ("r2p", 2, ["--max-points-per-pass", "400"]),
+                           # a window too narrow to hold the final Fermi level forces the exact redo
+                           ("r2w", 2, ["--max-points-per-pass", "1500", "--density-window", "1e-9"])]:
         out = base / name
         proc = run_cli(["predict", "--model", MODEL, "--structure", SNAP0, "--grid", 18, 18, 27,
                         "--out", out, "--save", "density", *extra], nprocs=n)
@@ -40,7 +42,7 @@ def test_contract_keys_and_summary(snap0_runs):
 
 def test_reference_fermi_level_and_band_energy(snap0_runs):
     """README: Be_model.zip on snapshot 0, 18x18x27, T = 299.98637 K: E_F 10.24522, E_band 12.45397 eV."""
-    for name in ("r1", "r2", "r2p"):
+    for name in ("r1", "r2", "r2p", "r2w"):
         res = snap0_runs[name][0]
         assert res["temperature_K"] == pytest.approx(299.98637294316444, rel=1e-12)
         assert res["fermi_energy_eV"] == pytest.approx(10.24522, abs=1e-4)
@@ -49,8 +51,10 @@ def test_reference_fermi_level_and_band_energy(snap0_runs):
 
 
 def test_rank_count_invariance(snap0_runs):
-    a, b, c = (snap0_runs[k][0] for k in ("r1", "r2", "r2p"))
-    for other in (b, c):
+    a, b, c, d = (snap0_runs[k][0] for k in ("r1", "r2", "r2p", "r2w"))
+    assert c["descriptor_passes"] > 1 and d["descriptor_passes"] > 1
+    assert d["density_recomputed"] and not c["density_recomputed"]
+    for other in (b, c, d):
         assert other["fermi_energy_eV"] == pytest.approx(a["fermi_energy_eV"], rel=1e-9)
         assert other["band_energy_eV"] == pytest.approx(a["band_energy_eV"], rel=1e-9)
         assert np.allclose(other["dos_per_eV"], a["dos_per_eV"], rtol=1e-12)
@@ -63,7 +67,7 @@ def test_density_file(snap0_runs):
     volume = res["volume_A3"]
     assert d1.shape == (18, 18, 27)
     assert d1.sum() * volume / d1.size == pytest.approx(4.0, abs=1e-9)
-    for name in ("r2", "r2p"):
+    for name in ("r2", "r2p", "r2w"):
         assert np.allclose(snap0_runs[name][1], d1, rtol=1e-10, atol=1e-14)
     # independent recomputation: reference descriptors -> network -> sum_i LDOS_i w_i(E_F), no passes
     from mlsurrogate.electronic.fermi_dirac import occupation_weights

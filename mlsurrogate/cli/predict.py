@@ -28,6 +28,10 @@ def add_arguments(p):
     p.add_argument("--batch-size", type=int, default=8192, help="grid points per network batch")
     p.add_argument("--max-points-per-pass", type=int, default=65536,
                    help="descriptor points per rank held at once (bounds memory)")
+    p.add_argument("--density-window", type=float, metavar="EV",
+                   help="expert: half-width (eV) of the energy window kept per point for the density, around "
+                        "the Fermi level estimated from the first descriptor pass (default: max(2 spacings, "
+                        "0.25 eV)); if the final Fermi level falls outside, the sweep is redone")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
 
 
@@ -66,7 +70,7 @@ def run(args, comm):
     atoms = read_structure(comm, args.structure, args.format)
     options = PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
                              max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
-                             dtype=args.precision)
+                             dtype=args.precision, window_halfwidth_ev=args.density_window)
     pred = predict(comm, atoms, model, options)
     t_write = time.perf_counter()
     if "density" in args.save:

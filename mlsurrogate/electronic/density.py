@@ -15,6 +15,7 @@ from .fermi_dirac import occupation_weights
 
 __all__ = ["DensityWindow", "plan_window", "DensityAccumulator", "TAIL"]
 
+_CHUNK = 65536  # points per step when folding the window (bounds the float64 temporary)
 TAIL = 36.0  # e^-36 = 2.3e-16: occupations beyond TAIL*kT from mu are exact to double precision
 
 
@@ -63,10 +64,7 @@ class DensityAccumulator:
         self._w_below = (occupation_weights(self.energies, window.mu_lo, kt)[:window.i_lo] if window.i_lo
                          else np.zeros(0))
         self.filled = np.zeros(n_local, dtype=bool)
-
-    @property
-    def bytes_per_point(self):
-        return self.below.itemsize + self.values.itemsize * self.values.shape[1] + 1
+        self.bytes_per_point = 8 + self.values.itemsize * window.width + 1
 
     def add(self, flat_index, ldos):
         """Store a batch: flat local indices (m,), LDOS (m, n_e) in 1/(eV Å^3)."""
@@ -83,4 +81,9 @@ class DensityAccumulator:
         if not self.filled.all():
             raise RuntimeError("density requested before every local point was added")
         w = occupation_weights(self.energies, mu, self.kt)[self.window.i_lo:self.window.i_hi]
-        return self.below + self.values.astype(np.float64, copy=False) @ w
+        out = self.below  # reused in place: no second per-point array
+        for start in range(0, len(out), _CHUNK):
+            chunk = self.values[start:start + _CHUNK]
+            out[start:start + _CHUNK] += chunk.astype(np.float64, copy=False) @ w
+        self.below, self.values = None, None  # the accumulator is spent
+        return out

