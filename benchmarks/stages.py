@@ -8,6 +8,8 @@ local grid points), i.e. the per-point cost on top of the fixed overhead (which 
 pass of --max-points-per-pass points), from runs in this same job.
 
 Run: .venv/bin/python benchmarks/stages.py [--sizes 1 2 4] [--ranks 1 2] [--models test prod]
+For a clean bytes/point figure, give all sizes the same pass size (the pass buffers are the fixed
+overhead): ... --sizes 2 4 --extra --max-points-per-pass 4374
 """
 import argparse
 import json
