@@ -22,7 +22,8 @@ def _parser():
     modules = {}
     for name, modname in COMMANDS:
         mod = importlib.import_module(modname)
-        p = sub.add_parser(name, help=mod.__doc__.splitlines()[0], description=mod.__doc__)
+        p = sub.add_parser(name, help=mod.__doc__.splitlines()[0], description=mod.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         modules[name] = mod
     return parser, modules
