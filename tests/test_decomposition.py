@@ -61,6 +61,7 @@ def test_passes_cover_block_once(size, max_points):
         d = GridDecomposition.create(FakeComm(r, size), shape, BE2_CELL, 4.67637)
         plan = plan_passes(d, max_points)
         seen = np.zeros(d.local_shape, dtype=int)
+        largest = 0
         for off in plan.offsets:
             # the points LAMMPS gives this rank in this pass: coarse points inside the shifted cuts
             axes = []
@@ -72,8 +73,12 @@ def test_passes_cover_block_once(size, max_points):
                 axes.append([i * s + off[a] for i in coarse])
             for ix, iy, iz in product(*axes):
                 seen[ix - d.local_start[0], iy - d.local_start[1], iz - d.local_start[2]] += 1
+            largest = max(largest, int(np.prod([len(a) for a in axes])))
         assert (seen == 1).all()
-        assert np.prod(d.local_shape) / plan.n_passes <= max(max_points, 1) * 1.6 or plan.n_passes > 1
+        # a pass holds at most ceil(block/stride) planes per axis: memory per pass is bounded by the plan
+        assert largest <= np.prod([-(-n // s) for n, s in zip(d.local_shape, plan.strides)])
+        if d.max_local_size() > max_points:
+            assert plan.n_passes >= d.max_local_size() / max_points
 
 
 def test_pass_plan_reaches_target_when_divisible():
