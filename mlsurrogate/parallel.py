@@ -7,20 +7,26 @@ import resource
 
 from .errors import MLSurrogateError
 
-__all__ = ["agree", "on_root", "bcast_result", "node_local_size", "torch_threads_per_rank",
+__all__ = ["agree", "raise_collectively", "on_root", "bcast_result", "node_local_size", "torch_threads_per_rank",
            "peak_rss_bytes", "max_over_ranks", "pin_mmap_threshold"]
 
 
-def agree(comm, ok, exc_type, message):
-    """Collective check: raise ``exc_type`` on every rank if ``ok`` is False on any rank.
+def raise_collectively(comm, error):
+    """Raise on every rank if any rank passes an exception (``error`` may be None).
 
-    The message of the lowest failing rank is used, so all ranks raise the same text.
-    Collective over ``comm``.
+    The exception of the lowest failing rank is raised everywhere (same type, same text), so no rank
+    continues into a collective the others have left. Collective over ``comm``.
     """
-    failures = comm.allgather(None if ok else str(message))
-    for text in failures:
-        if text is not None:
+    failures = comm.allgather(None if error is None else (type(error), str(error)))
+    for failure in failures:
+        if failure is not None:
+            exc_type, text = failure
             raise exc_type(text)
+
+
+def agree(comm, ok, exc_type, message):
+    """Collective check: raise ``exc_type(message)`` on every rank if ``ok`` is False on any rank."""
+    raise_collectively(comm, None if ok else exc_type(message))
 
 
 def on_root(comm, fn, *args, **kwargs):

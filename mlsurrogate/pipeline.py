@@ -15,7 +15,7 @@ from .descriptors.lammps_grid import LammpsGrid
 from .electronic.density import DensityAccumulator, plan_window
 from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
-from .parallel import agree
+from .parallel import agree, raise_collectively
 from .structure.read import check_structure
 from .units import kelvin_to_ev
 
@@ -78,6 +78,16 @@ class _Timer:
         return time.perf_counter()
 
 
+def _pass_error(decomp, model, idx, desc):
+    """Local sanity check of one descriptor pass; an exception to raise collectively, or None."""
+    if desc.shape[1] != model.n_features:
+        return ModelError(f"descriptors have {desc.shape[1]} components, the model expects {model.n_features}")
+    if not np.all((idx >= decomp.local_start) & (idx < np.add(decomp.local_start, decomp.local_shape))):
+        return MLSurrogateError("LAMMPS returned grid points outside this rank's block: its domain "
+                                "decomposition does not match ours (please report this with the structure)")
+    return None
+
+
 def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
            keep_density, halfwidth=None):
     """One pass over all sub-lattices. Returns (dos, accumulator)."""
@@ -91,19 +101,15 @@ def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, d
         t0 = time.perf_counter()
         idx, desc = lammps.compute_pass(plan, offset)
         t0 = timer.add("descriptors", t0)
-        agree(comm, desc.shape[1] == model.n_features, ModelError,
-              f"descriptors have {desc.shape[1]} components, the model expects {model.n_features}")
-        error = None
-        try:
-            ldos = net(desc)
-        except MLSurrogateError as exc:
-            error, ldos = exc, None
-        agree(comm, error is None, ConvergenceError, str(error))
+        error, ldos = _pass_error(decomp, model, idx, desc), None
+        if error is None:
+            try:
+                ldos = net(desc)
+            except MLSurrogateError as exc:
+                error = exc
+        raise_collectively(comm, error)  # one collective decision per pass
         t0 = timer.add("inference", t0)
         dos_local += ldos.sum(axis=0) * dv
-        inside = np.all((idx >= decomp.local_start) & (idx < np.add(decomp.local_start, decomp.local_shape)))
-        agree(comm, inside, MLSurrogateError, "LAMMPS returned grid points outside this rank's block: its "
-              "domain decomposition does not match ours (please report this with the structure)")
         flat = decomp.local_flat_index(*idx.T)
         if keep_density:
             if acc is None and window is None and p == 0 and plan.n_passes > 1:

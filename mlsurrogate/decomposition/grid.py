@@ -7,7 +7,6 @@ LAMMPS' ``processors px py pz map xyz`` ordering. The brick is chosen to minimis
 volume of the blocks (which is what the descriptor stage pays for).
 """
 from dataclasses import dataclass
-from itertools import product
 
 import numpy as np
 

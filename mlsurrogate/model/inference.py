@@ -2,8 +2,8 @@
 
 The input standardisation is applied explicitly (folding it into the first layer would cancel large
 terms when a feature's mean is much larger than its spread); the output scaling is folded into the
-last linear layer, where it costs no precision. Runs under ``torch.inference_mode``. Thread count is set by the caller
-(see :func:`mlsurrogate.parallel.torch_threads_per_rank`).
+last linear layer, where it costs no precision. Runs under ``torch.inference_mode``. Thread count is
+set by the caller (see :func:`mlsurrogate.parallel.torch_threads_per_rank`).
 """
 import numpy as np
 
