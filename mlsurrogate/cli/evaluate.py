@@ -1,0 +1,194 @@
+"""Energy terms from DFT data: a density or an LDOS on the grid, the structure, the pseudopotentials.
+
+Example: mpirun -n 4 mlsurrogate evaluate --structure scf.out --density n.npy --density-units 1/bohr^3 --out e1
+Arrays are .npy, shape (nx, ny, nz[, n]), C order, element [i,j,k] at r = i/nx a + j/ny b + k/nz c.
+LDOS in 1/(eV Å^3) on E_i = OFFSET + i SPACING (eV). Energies in eV in results.json (and Ry under
+"energies_Ry" for comparison with QE).
+"""
+import logging
+import os
+import time
+
+import numpy as np
+
+from .energy_options import add_energy_arguments, energy_summary_lines, parse_assignments
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger("mlsurrogate")
+DENSITY_UNITS = {"1/bohr^3": 1.0, "1/A^3": None}     # None: converted with units.ANGSTROM3_PER_BOHR3
+
+
+def add_arguments(p):
+    p.add_argument("--structure", required=True, help="structure file, any format ASE reads (pw.x in/out too)")
+    p.add_argument("--format", default=None, help="ASE format name if the extension is ambiguous")
+    p.add_argument("--density", metavar="FILE", help="valence density .npy (nx, ny, nz[, 1])")
+    p.add_argument("--density-units", choices=sorted(DENSITY_UNITS), default="1/bohr^3",
+                   help="units of --density (default 1/bohr^3)")
+    p.add_argument("--ldos", metavar="FILE", help="LDOS .npy (nx, ny, nz, n) in 1/(eV A^3): gives E_F, band "
+                   "energy, -TS and the density")
+    p.add_argument("--energy-grid", type=float, nargs=3, metavar=("OFFSET_EV", "SPACING_EV", "COUNT"),
+                   help="LDOS energy grid (with --ldos)")
+    p.add_argument("--temperature", type=float, metavar="K", help="electronic temperature in K (with --ldos)")
+    p.add_argument("--terms", default=None, help="comma-separated subset of hartree,xc,ewald (default: all "
+                   "that the inputs allow)")
+    p.add_argument("--valence", action="append", default=[], metavar="SYMBOL=Z",
+                   help="valence charge of a species (instead of the UPF's z_valence)")
+    add_energy_arguments(p, "the structure file's directory")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
+
+
+def _options(args):
+    from ..energy.terms import TERMS
+    from ..errors import InputError
+    if args.density and args.ldos:
+        raise InputError("give either --density or --ldos, not both")
+    if args.ldos and (args.energy_grid is None or args.temperature is None):
+        raise InputError("--ldos needs --energy-grid OFFSET_EV SPACING_EV COUNT and --temperature K")
+    have_density = bool(args.density or args.ldos)
+    if args.terms is None:
+        terms = TERMS if have_density else ("ewald",)
+    else:
+        terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
+        bad = [t for t in terms if t not in TERMS]
+        if bad or not terms:
+            raise InputError(f"unknown term(s) {bad}; choose from {', '.join(TERMS)}")
+    if not have_density and any(t in terms for t in ("hartree", "xc")):
+        raise InputError("the hartree and xc terms need --density or --ldos")
+    return terms
+
+
+def _load_block(path, sl, what):
+    """This rank's block of a .npy array (memory-mapped: only the block is read)."""
+    from ..errors import InputError
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+    return arr, (np.asarray(arr[sl], dtype=np.float64) if sl is not None else None)
+
+
+def _read_local(comm, path, sl, what):
+    """This rank's block of ``path`` as float64; the same InputError on every rank if any rank fails."""
+    from ..errors import InputError
+    from ..parallel import raise_collectively
+    block, error = None, None
+    try:
+        _, block = _load_block(path, sl, what)
+        if not np.all(np.isfinite(block)):
+            raise InputError(f"{what} {path} holds NaN or infinite values")
+    except Exception as exc:
+        error = exc if isinstance(exc, InputError) else InputError(f"cannot read {what} {path}: {exc}")
+    raise_collectively(comm, error)
+    return block
+
+
+def _grid_of(comm, args):
+    from ..errors import InputError
+    from ..parallel import on_root
+    path = args.density or args.ldos
+
+    def shape():
+        arr, _ = _load_block(path, None, "--density" if args.density else "--ldos")
+        if args.density and not (arr.ndim == 3 or (arr.ndim == 4 and arr.shape[3] == 1)):
+            raise InputError(f"--density must have shape (nx, ny, nz) or (nx, ny, nz, 1), not {arr.shape}")
+        if args.ldos:
+            count = int(args.energy_grid[2])
+            if arr.ndim != 4 or arr.shape[3] != count:
+                raise InputError(f"--ldos has shape {arr.shape}; expected (nx, ny, nz, {count}) for the energy grid")
+        return tuple(int(n) for n in arr.shape[:3])
+    return on_root(comm, shape)
+
+
+def _ldos_density(comm, pw, args, n_electrons, volume_a3):
+    """(density block in 1/Å^3, DOS observables dict) from the LDOS. Collective."""
+    from mpi4py import MPI
+    from ..electronic.dos import EnergyGrid, dos_observables
+    from ..electronic.fermi_dirac import occupation_weights
+    from ..units import kelvin_to_ev
+    grid = EnergyGrid(args.energy_grid[0], args.energy_grid[1], int(args.energy_grid[2]))
+    block = _read_local(comm, args.ldos, pw.real_slice, "--ldos")
+    dv_a3 = volume_a3 / np.prod(pw.shape)
+    dos = comm.allreduce(block.reshape(-1, grid.count).sum(axis=0), op=MPI.SUM) * dv_a3
+    dos = comm.bcast(dos, root=0)
+    obs = dos_observables(grid.energies, dos, n_electrons, args.temperature)
+    w = occupation_weights(grid.energies, obs.fermi_energy_ev, kelvin_to_ev(args.temperature))
+    density = block @ w
+    return density, {
+        "temperature_K": args.temperature, "fermi_energy_eV": obs.fermi_energy_ev,
+        "band_energy_eV": obs.band_energy_ev, "entropy_contribution_eV": obs.entropy_contribution_ev,
+        "number_of_electrons_from_dos": obs.number_of_electrons,
+        "dos_energies_eV": grid.energies.tolist(), "dos_per_eV": dos.tolist()}
+
+
+def run(args, comm):
+    from ..energy.plane_waves import PlaneWaveGrid
+    from ..energy.setup import discover_pseudopotentials, ecutrho_from_qe_file, energy_inputs, load_pseudopotentials
+    from ..energy.terms import energies_ev, energy_terms, ewald_grid, total_energy_ev
+    from ..errors import InputError
+    from ..output.results import prepare_output_dir, write_json_atomic
+    from ..parallel import max_over_ranks, on_root, peak_rss_bytes
+    from ..structure.read import check_structure, read_structure
+    from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM, RYDBERG_EV
+
+    t0 = time.perf_counter()
+    terms = _options(args)
+    prepare_output_dir(comm, args.out, args.overwrite, ["results.json"])
+    atoms = read_structure(comm, args.structure, args.format)
+    species = sorted(set(atoms.get_chemical_symbols()))
+    check_structure(atoms, species)
+    valences = parse_assignments(args.valence, "--valence", float)
+    pseudo_dir = args.pseudo_dir or os.path.dirname(os.path.abspath(args.structure))
+    need_valences = "ewald" in terms or "xc" in terms or bool(args.ldos)
+    need_pseudos = "xc" in terms or (need_valences and any(s not in valences for s in species))
+    pseudos = {}
+    if need_pseudos:
+        files = parse_assignments(args.pseudo, "--pseudo")
+        files.update(on_root(comm, discover_pseudopotentials, pseudo_dir, [s for s in species if s not in files]))
+        pseudos = load_pseudopotentials(comm, pseudo_dir, files)
+    inputs = energy_inputs(atoms, pseudos, valences, need_functional="xc" in terms, need_valences=need_valences)
+    n_electrons = float(inputs.charges.sum()) if need_valences else None
+    if args.density or args.ldos:
+        grid = _grid_of(comm, args)
+    else:
+        grid = ewald_grid(atoms.cell.array / BOHR_ANGSTROM)
+    ecutrho = None
+    if any(t in terms for t in ("hartree", "xc")):
+        ecutrho = args.ecutrho or ecutrho_from_qe_file(args.structure)
+        if ecutrho is None:
+            raise InputError("--ecutrho is needed for the hartree and xc terms (QE's density cutoff, Ry)")
+    pw = PlaneWaveGrid(comm, grid, inputs.cell_bohr, ecutrho or 0.0)   # Ewald sums all G: no sphere
+    volume_a3 = abs(np.linalg.det(atoms.cell.array))
+    results = {"natoms": len(atoms), "grid": list(grid), "ranks": comm.size, "terms": list(terms),
+               "ecutrho_Ry": ecutrho, "species": species, "valences": inputs.valences,
+               "pseudopotentials": {s: os.path.abspath(pp.path) for s, pp in pseudos.items()}, "functional": inputs.functional}
+    density = None
+    t1 = time.perf_counter()
+    if args.ldos:
+        density, dos_results = _ldos_density(comm, pw, args, n_electrons, volume_a3)
+        density = density * ANGSTROM3_PER_BOHR3
+        results.update(dos_results)
+    elif args.density:
+        density = _read_local(comm, args.density, pw.real_slice, "--density").reshape(pw.real_shape)
+        if args.density_units == "1/A^3":
+            density = density * ANGSTROM3_PER_BOHR3
+    t2 = time.perf_counter()
+    terms_ry = energy_terms(pw, inputs, density, terms)
+    t3 = time.perf_counter()
+    if "electrons" in terms_ry:
+        results["number_of_electrons"] = terms_ry["electrons"]
+    results.update(energies_ev(terms_ry))
+    results.update(total_energy_ev(results.get("band_energy_eV"), results.get("entropy_contribution_eV"),
+                                   results, len(atoms)))
+    results["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
+    if "total_energy_eV" in results:
+        results["energies_Ry"]["total"] = results["total_energy_eV"] / RYDBERG_EV
+    results["timings_s"] = {"read": t2 - t1, "energy": t3 - t2, "total": time.perf_counter() - t0}
+    results["peak_rss_bytes_max_rank"] = int(max_over_ranks(comm, peak_rss_bytes()))
+    results["units"] = {"energy": "eV", "energies_Ry": "Ry", "length": "Angstrom", "temperature": "K"}
+    on_root(comm, write_json_atomic, os.path.join(args.out, "results.json"), results)
+    if comm.rank == 0:
+        print("\n".join(energy_summary_lines(results)), flush=True)
+        print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)
+    return 0

@@ -1,0 +1,65 @@
+"""The energy stage of ``predict``: checks before the descriptors, then the terms from the predicted density.
+
+Collective over ``comm``. The density moves once from the descriptor bricks to the FFT layout (8 B/point).
+"""
+from dataclasses import dataclass
+import os
+
+from ..errors import InputError, ModelError
+from ..units import ANGSTROM3_PER_BOHR3, RYDBERG_EV
+from .plane_waves import PlaneWaveGrid, check_grid
+from .redistribute import redistribute
+from .setup import energy_inputs, load_pseudopotentials
+from .terms import EnergyInputs, energies_ev, energy_terms, total_energy_ev
+
+__all__ = ["EnergyPlan", "plan_energy", "prediction_energy"]
+
+
+@dataclass
+class EnergyPlan:
+    inputs: EnergyInputs
+    ecutrho_ry: float
+
+
+def plan_energy(comm, atoms, model, grid, pseudo_dir=None, pseudo_files=None, ecutrho_ry=None):
+    """Find and read the UPFs, check them against the model and the grid. Collective; raises on every rank."""
+    files = dict(model.pseudopotentials or {})
+    files.update(pseudo_files or {})
+    species = sorted(set(atoms.get_chemical_symbols()))
+    missing = [s for s in species if not files.get(s)]
+    if missing:
+        raise InputError(f"the model names no pseudopotential for {', '.join(missing)}: pass --pseudo "
+                         f"{missing[0]}=FILE (or --no-energy)")
+    source = model.metadata.get("source")
+    pseudo_dir = pseudo_dir or (os.path.dirname(source) if source else os.getcwd())
+    pseudos = load_pseudopotentials(comm, pseudo_dir, {s: files[s] for s in species})
+    inputs = energy_inputs(atoms, pseudos)
+    for s in species:
+        if abs(pseudos[s].z_valence - model.electrons_per_atom[s]) > 1e-8:
+            raise ModelError(f"the model counts {model.electrons_per_atom[s]:g} electrons per {s} atom, its "
+                             f"pseudopotential {os.path.basename(pseudos[s].path)} {pseudos[s].z_valence:g}")
+    ecut = ecutrho_ry or model.metadata.get("ecutrho_ry")
+    if not ecut:
+        raise InputError("the model does not state ecutrho: pass --ecutrho RY (QE's density cutoff)")
+    check_grid(grid, inputs.cell_bohr, float(ecut))
+    return EnergyPlan(inputs=inputs, ecutrho_ry=float(ecut))
+
+
+def prediction_energy(comm, plan, prediction):
+    """results.json energy keys (eV) from a :class:`Prediction` with its density. Collective."""
+    decomp = prediction.decomposition
+    pw = PlaneWaveGrid(comm, prediction.grid, plan.inputs.cell_bohr, plan.ecutrho_ry)
+    density = redistribute(comm, prediction.density * ANGSTROM3_PER_BOHR3, decomp.local_start,
+                           pw.real_start, pw.real_shape)
+    terms_ry = energy_terms(pw, plan.inputs, density)
+    out = energies_ev(terms_ry)
+    out.update(total_energy_ev(prediction.band_energy_ev, prediction.entropy_contribution_ev, out,
+                               prediction.natoms))
+    out["ecutrho_Ry"] = plan.ecutrho_ry
+    out["functional"] = plan.inputs.functional
+    out["pseudopotentials"] = {s: os.path.abspath(pp.path) for s, pp in plan.inputs.pseudos.items()}
+    out["density_integral_electrons"] = terms_ry["electrons"]
+    out["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
+    if "total_energy_eV" in out:
+        out["energies_Ry"]["total"] = out["total_energy_eV"] / RYDBERG_EV
+    return out

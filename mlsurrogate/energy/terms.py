@@ -1,0 +1,150 @@
+"""The density-dependent energy terms and the total free energy, in QE's conventions. Stage: energy.
+
+    F = E_band + (-TS) + E_H + E_xc + E_Ewald - ∫ n v_Hxc            (the Mermin free energy, QE's "!")
+
+E_band and -TS come from the DOS (electronic/); this module adds, from the valence density n(r) on the
+distributed grid (FFT layout of :class:`PlaneWaveGrid`):
+  E_H = (Ω/2) Σ_{G≠0, sphere} e2·4π|n(G)|²/G²,  E_xc[n + n_core] (xc.py),  E_Ewald (ewald.py),
+  -∫ n v_Hxc = -2 E_H - ∫ v_xc n     (∫ n v_H = 2 E_H exactly: v_H lives in the sphere, G = 0 excluded).
+Rydberg and bohr inside; :func:`energies_ev` converts for results.json.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..parallel import agree
+from ..units import BOHR_ANGSTROM, E2_RY, RYDBERG_EV
+from .core_charge import core_density_g
+from .ewald import ewald_energy
+from .gaussians import deposit_gaussians
+from .xc import xc_energy
+
+__all__ = ["TERMS", "EnergyInputs", "hartree_energy", "energy_terms", "energies_ev", "total_energy_ev",
+           "SIGMA_GRID_STEPS", "ewald_grid"]
+
+TERMS = ("hartree", "xc", "ewald")
+#: Width of the atom-centred Gaussians (core charge, Ewald) in grid steps (largest step of the grid).
+SIGMA_GRID_STEPS = 2.0
+#: Largest tolerated |Σ n dV - Σ Z| before a cell counts as charged (electrons).
+NEUTRALITY_TOLERANCE = 1e-3
+#: Grid spacing (bohr) used when only the Ewald term is wanted (its value does not depend on it).
+EWALD_ONLY_SPACING_BOHR = 0.5
+
+
+def ewald_grid(cell_bohr):
+    """A grid for an Ewald-only evaluation: about EWALD_ONLY_SPACING_BOHR along each lattice vector."""
+    return tuple(max(4, int(np.ceil(np.linalg.norm(a) / EWALD_ONLY_SPACING_BOHR))) for a in np.asarray(cell_bohr))
+
+
+@dataclass
+class EnergyInputs:
+    """What the energy stage needs besides the density. cell in Å (rows), frac (n, 3), symbols (n,)."""
+    cell_A: np.ndarray
+    frac: np.ndarray
+    symbols: list
+    valences: dict                  # species -> Z (electrons)
+    pseudos: dict = None            # species -> Pseudopotential (XC and core charge)
+    functional: str = None          # "PZ" or "PBE" (from the pseudopotentials)
+
+    @property
+    def cell_bohr(self):
+        return np.asarray(self.cell_A, dtype=float) / BOHR_ANGSTROM
+
+    @property
+    def charges(self):
+        """(n,) valence charge of each atom (electrons)."""
+        return np.array([self.valences[s] for s in self.symbols], dtype=float)
+
+
+def hartree_energy(pw, n_g):
+    """E_H in Ry from n(G) (electrons/bohr³, QE normalisation); G = 0 and G outside the sphere excluded."""
+    keep = pw.sphere & ~pw.is_g0
+    g2 = np.where(keep, pw.g2, 1.0)
+    return 0.5 * pw.volume * E2_RY * 4 * np.pi * pw.gsum(np.where(keep, np.abs(n_g) ** 2 / g2, 0.0))
+
+
+def _gaussians_g(pw, inputs, species, sigma):
+    out = {}
+    for s in species:
+        sel = [i for i, t in enumerate(inputs.symbols) if t == s]
+        block = deposit_gaussians(inputs.cell_bohr, pw.shape, pw.real_start, pw.real_shape, inputs.frac[sel],
+                                  np.ones(len(sel)), sigma)
+        out[s] = pw.forward(block)
+    return out
+
+
+def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
+    """{term: Ry} for the requested ``terms``, plus 'electrons' and 'vtxc' when a density is given. Collective.
+
+    density : this rank's real-space block (pw.real_shape) of the valence density, electrons/bohr³.
+    timings : optional dict, filled with seconds per part (gaussians, hartree, xc, ewald).
+    """
+    comm = pw.comm
+    clock = _Clock(timings)
+    terms = tuple(terms)
+    out = {}
+    steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(pw.shape)
+    sigma = SIGMA_GRID_STEPS * float(steps.max())
+    need = set()
+    if "xc" in terms:
+        need |= {s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.symbols}
+    if "ewald" in terms:
+        need |= set(inputs.symbols)
+    gauss = _gaussians_g(pw, inputs, sorted(need), sigma)
+    clock("gaussians")
+    if density is not None:
+        out["electrons"] = pw.rsum(density) * pw.dv
+        if "ewald" in terms or "xc" in terms:
+            ions = float(inputs.charges.sum())
+            agree(comm, abs(out["electrons"] - ions) <= NEUTRALITY_TOLERANCE, InputError,
+                  f"the cell is not neutral: the density holds {out['electrons']:.6f} electrons, the ions "
+                  f"{ions:g} (check --density-units and the valences)")
+        n_g = pw.forward(density)
+        n_g[~pw.sphere] = 0.0
+        if "hartree" in terms:
+            out["hartree"] = hartree_energy(pw, n_g)
+        clock("hartree")
+        if "xc" in terms:
+            core_g = core_density_g(pw, gauss, inputs.pseudos, sigma)
+            out["xc"], out["vtxc"] = xc_energy(pw, n_g, core_g, inputs.functional)
+            clock("xc")
+    if "ewald" in terms:
+        ion_g = sum(inputs.valences[s] * gauss[s] for s in set(inputs.symbols))
+        out["ewald"] = ewald_energy(comm, pw, ion_g, inputs.charges, inputs.cell_bohr,
+                                    inputs.frac @ inputs.cell_bohr, sigma)
+        clock("ewald")
+    return out
+
+
+class _Clock:
+    """Adds the seconds since the last call to ``timings[name]`` (no-op without a dict)."""
+
+    def __init__(self, timings):
+        import time
+        self.timings, self.now = timings, time.perf_counter
+        self.last = self.now()
+
+    def __call__(self, name):
+        if self.timings is not None:
+            t = self.now()
+            self.timings[name] = self.timings.get(name, 0.0) + t - self.last
+            self.last = t
+
+
+def energies_ev(terms_ry):
+    """results.json keys (eV) for the terms present."""
+    names = {"hartree": "hartree_energy_eV", "xc": "xc_energy_eV", "ewald": "ewald_energy_eV"}
+    out = {key: terms_ry[t] * RYDBERG_EV for t, key in names.items() if t in terms_ry}
+    if "hartree" in terms_ry and "vtxc" in terms_ry:
+        out["e_rho_times_v_hxc_eV"] = (-2.0 * terms_ry["hartree"] - terms_ry["vtxc"]) * RYDBERG_EV
+    return out
+
+
+def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms):
+    """total_energy_eV and total_energy_per_atom_eV, or {} when a term is missing."""
+    keys = ("hartree_energy_eV", "xc_energy_eV", "ewald_energy_eV", "e_rho_times_v_hxc_eV")
+    if band_energy_ev is None or entropy_ev is None or any(k not in terms_ev for k in keys):
+        return {}
+    total = band_energy_ev + entropy_ev + sum(terms_ev[k] for k in keys)
+    return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms}
