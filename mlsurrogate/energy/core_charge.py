@@ -47,7 +47,8 @@ class CoreFormFactor:
         r, rab, rho = pseudo.r[:msh], pseudo.rab[:msh], pseudo.core_charge[:msh]
         self.q = np.arange(int(np.ceil(qmax / TABLE_DQ)) + 4) * TABLE_DQ
         kernel = _simpson_weights(msh) * r * r * rho * rab
-        self.table = np.array([4 * np.pi * np.dot(kernel, np.sinc(q * r / np.pi)) for q in self.q])
+        self.table = np.concatenate([4 * np.pi * (np.sinc(np.multiply.outer(q, r / np.pi)) @ kernel)
+                                     for q in np.array_split(self.q, max(1, len(self.q) // 512))])
 
     def __call__(self, q):
         """Interpolated form factor at |G| = q (any shape), 4-point Lagrange like QE's tables."""

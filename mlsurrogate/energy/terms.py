@@ -26,8 +26,9 @@ __all__ = ["TERMS", "EnergyInputs", "hartree_energy", "energy_terms", "energies_
 TERMS = ("hartree", "xc", "ewald")
 #: Width of the atom-centred Gaussians (core charge, Ewald) in grid steps (largest step of the grid).
 SIGMA_GRID_STEPS = 2.0
-#: Largest tolerated |Σ n dV - Σ Z| before a cell counts as charged (electrons).
-NEUTRALITY_TOLERANCE = 1e-3
+#: Largest tolerated |Σ n dV - Σ Z| / Σ Z before a cell counts as charged (catches wrong units or valences;
+#: DFT densities hold their electron count to ~1e-7).
+NEUTRALITY_TOLERANCE = 1e-4
 #: Grid spacing (bohr) used when only the Ewald term is wanted (its value does not depend on it).
 EWALD_ONLY_SPACING_BOHR = 0.5
 
@@ -97,7 +98,7 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
         out["electrons"] = pw.rsum(density) * pw.dv
         if "ewald" in terms or "xc" in terms:
             ions = float(inputs.charges.sum())
-            agree(comm, abs(out["electrons"] - ions) <= NEUTRALITY_TOLERANCE, InputError,
+            agree(comm, abs(out["electrons"] - ions) <= NEUTRALITY_TOLERANCE * max(abs(ions), 1.0), InputError,
                   f"the cell is not neutral: the density holds {out['electrons']:.6f} electrons, the ions "
                   f"{ions:g} (check --density-units and the valences)")
         n_g = pw.forward(density)
