@@ -92,8 +92,6 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
         need |= {s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.symbols}
     if "ewald" in terms:
         need |= set(inputs.symbols)
-    gauss = _gaussians_g(pw, inputs, sorted(need), sigma)
-    clock("gaussians")
     if density is not None:
         out["electrons"] = pw.rsum(density) * pw.dv
         if "ewald" in terms or "xc" in terms:
@@ -101,20 +99,25 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
             agree(comm, abs(out["electrons"] - ions) <= NEUTRALITY_TOLERANCE * max(abs(ions), 1.0), InputError,
                   f"the cell is not neutral: the density holds {out['electrons']:.6f} electrons, the ions "
                   f"{ions:g} (check --density-units and the valences)")
+    gauss = _gaussians_g(pw, inputs, sorted(need), sigma)
+    clock("gaussians")
+    if "ewald" in terms:
+        ion_g = sum(inputs.valences[s] * gauss[s] for s in set(inputs.symbols))
+        out["ewald"] = ewald_energy(comm, pw, ion_g, inputs.charges, inputs.cell_bohr,
+                                    inputs.frac @ inputs.cell_bohr, sigma)
+        del ion_g
+        clock("ewald")
+    core_g = core_density_g(pw, gauss, inputs.pseudos, sigma) if "xc" in terms and density is not None else None
+    del gauss                                   # ~8 bytes per grid point and species
+    if density is not None:
         n_g = pw.forward(density)
         n_g[~pw.sphere] = 0.0
         if "hartree" in terms:
             out["hartree"] = hartree_energy(pw, n_g)
         clock("hartree")
         if "xc" in terms:
-            core_g = core_density_g(pw, gauss, inputs.pseudos, sigma)
             out["xc"], out["vtxc"] = xc_energy(pw, n_g, core_g, inputs.functional)
             clock("xc")
-    if "ewald" in terms:
-        ion_g = sum(inputs.valences[s] * gauss[s] for s in set(inputs.symbols))
-        out["ewald"] = ewald_energy(comm, pw, ion_g, inputs.charges, inputs.cell_bohr,
-                                    inputs.frac @ inputs.cell_bohr, sigma)
-        clock("ewald")
     return out
 
 
