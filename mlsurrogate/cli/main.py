@@ -10,7 +10,8 @@ import sys
 
 __all__ = ["main"]
 
-COMMANDS = [("predict", "mlsurrogate.cli.predict")]
+COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("convert-model", "mlsurrogate.cli.convert_model"),
+            ("train", "mlsurrogate.cli.train"), ("evaluate", "mlsurrogate.cli.evaluate")]
 
 
 def _parser():
