@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsurrogate-installed
 NP     ?= 2
-MODEL  ?= ../shared/testdata/Be2/Be_model.zip
+MODEL  ?= models/be2.mlsm
 DEMO_STRUCTURE ?= examples/be_hcp_200.extxyz
 # A CPU build of torch 2.13.0 ships with this machine image; never let pip pull the CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))

@@ -101,9 +101,9 @@ def run(args, comm):
             print(f"epoch {epoch:5d}  train loss {train_loss:.4e}  validation loss {val_loss:.4e}  "
                   f"{seconds:7.1f} s{'  *' if improved else ''}", flush=True)
 
-    provenance = {"config": cfg.source, "seed": cfg.training.seed, "settings": _settings(cfg),
-                  "train_snapshots": [s.ldos or s.ldos_cubes for s in cfg.train],
-                  "validation_snapshots": [s.ldos or s.ldos_cubes for s in cfg.validation],
+    rel = lambda specs: [os.path.relpath(s.ldos or s.ldos_cubes, os.path.dirname(cfg.source)) for s in specs]
+    provenance = {"config": os.path.basename(cfg.source), "seed": cfg.training.seed, "settings": _settings(cfg),
+                  "train_snapshots": rel(cfg.train), "validation_snapshots": rel(cfg.validation),
                   "validation_fraction": cfg.validation_fraction,
                   "n_train_points": int(data.x_train.shape[0]), "n_validation_points": int(data.x_val.shape[0]),
                   "torch": torch.__version__, "python": platform.python_version()}

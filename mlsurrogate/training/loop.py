@@ -7,6 +7,7 @@ for a fixed seed and thread count on CPU (``torch.use_deterministic_algorithms``
 """
 from contextlib import contextmanager
 from dataclasses import dataclass
+import os
 import time
 
 import numpy as np
@@ -57,6 +58,8 @@ def fit_scalers(x, y, output_scaling):
 
 @contextmanager
 def _deterministic_torch(threads):
+    # cuBLAS is deterministic only with a fixed workspace; read when CUDA initialises (no effect on CPU)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
     old = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     torch.use_deterministic_algorithms(True)
