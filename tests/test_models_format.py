@@ -81,6 +81,7 @@ def test_convert_then_predict_identical(tmp_path, be2):
     for key in ("fermi_energy_eV", "band_energy_eV", "dos_per_eV", "entropy_contribution_eV"):
         assert results["ours"][key] == results["zip"][key], key
     assert results["ours"]["fermi_energy_eV"] == pytest.approx(10.24522, abs=1e-4)  # README reference
+    assert results["ours"]["model"]["format"] == "mlsurrogate-model"
 
 
 def _rewrite(src, dst, member, data):

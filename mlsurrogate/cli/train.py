@@ -81,6 +81,8 @@ def run(args, comm):
     cfg = load_config(args.config)
     if os.path.exists(args.out) and not args.overwrite:
         raise InputError(f"{args.out} exists; pass --overwrite to replace it")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise InputError(f"the folder of {args.out} does not exist")
     species = tuple(sorted(cfg.model.valence_electrons))
     load = lambda specs: load_snapshots(comm, specs, cfg.energy_grid, cfg.model.valence_electrons, cfg.descriptors)
     train, val = load(cfg.train), load(cfg.validation)

@@ -52,6 +52,8 @@ def _jsonable(value):
 
 def _metadata(model):
     meta = dict(model.metadata)
+    for runtime in ("source", "format"):  # where the model was read from: not provenance
+        meta.pop(runtime, None)
     return {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "units": _UNITS,
         "species": [{"symbol": s, "valence_electrons": float(model.electrons_per_atom[s]),
@@ -104,7 +106,7 @@ def _get(d, key, where):
     return d[key]
 
 
-def _model_from(meta, arrays):
+def _model_from(path, meta, arrays):
     if meta.get("format") != FORMAT_NAME:
         raise ModelError(f"model.json is not an {FORMAT_NAME} file")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -123,6 +125,7 @@ def _model_from(meta, arrays):
         raise ModelError(f"weights.npz lacks {', '.join(missing)}")
     provenance = dict(meta.get("provenance") or {})
     provenance.update(xc_functional=meta.get("xc_functional"), ecutrho_ry=meta.get("ecutrho_ry"))
+    provenance.update(source=os.path.abspath(path), format=FORMAT_NAME)
     try:
         model = Model(
             species=tuple(species), descriptors=BispectrumParams(**desc),
@@ -159,4 +162,4 @@ def read_native_model(path):
         raise ModelError(f"{path}: unreadable model ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: model.json is not a JSON object")
-    return _model_from(meta, arrays)
+    return _model_from(path, meta, arrays)
