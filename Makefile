@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsurrogate-installed
 NP     ?= 2
-MODEL  ?= ../shared/testdata/Be2/Be_model.zip
+MODEL  ?= models/be2.mlsm
+PSEUDO_DIR ?= ../shared/testdata/Be2
 DEMO_STRUCTURE ?= examples/be_hcp_200.extxyz
 # A CPU build of torch 2.13.0 ships with this machine image; never let pip pull the CUDA build.
 TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
@@ -44,7 +45,7 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	@test -f $(MODEL) || { echo "error: model $(MODEL) not found (set MODEL=...)"; exit 1; }
 	$(BIN)/mpirun -n $(NP) $(BIN)/mlsurrogate predict --model $(MODEL) --structure $(DEMO_STRUCTURE) \
-	  --out demo-out --overwrite --save density
+	  --pseudo-dir $(PSEUDO_DIR) --out demo-out --overwrite --save density
 	@echo "DOS plot: demo-out/dos.png   results: demo-out/results.json   density: demo-out/density.h5"
 
 test: $(STAMP)

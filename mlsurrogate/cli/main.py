@@ -10,7 +10,9 @@ import sys
 
 __all__ = ["main"]
 
-COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("evaluate", "mlsurrogate.cli.evaluate")]
+COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("evaluate", "mlsurrogate.cli.evaluate"),
+            ("convert-model", "mlsurrogate.cli.convert_model"), ("train", "mlsurrogate.cli.train"),
+            ("score-model", "mlsurrogate.cli.score_model")]
 
 
 def _parser():

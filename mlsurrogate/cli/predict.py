@@ -14,7 +14,7 @@ log = logging.getLogger("mlsurrogate")
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, help="model file (MALA .zip)")
+    p.add_argument("--model", required=True, help="model file (mlsurrogate model, or a MALA .zip)")
     p.add_argument("--structure", required=True, help="structure file, any format ASE reads")
     p.add_argument("--format", default=None, help="ASE format name if the extension is ambiguous")
     p.add_argument("--grid", type=int, nargs=3, metavar=("NX", "NY", "NZ"),

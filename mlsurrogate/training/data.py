@@ -1,0 +1,154 @@
+"""Training data: one DFT snapshot -> (descriptors, LDOS) per grid point, checked before training. Stage: training.
+
+In: a structure file (Å), the LDOS as .npy (nx, ny, nz, n_energies) in 1/(eV Å^3) or as pp.x cube files
+(one per energy, 1/(Ry bohr^3)), and descriptors as .npy (nx, ny, nz, [3 +] K) or computed here with
+LAMMPS. Out: :class:`Snapshot` with flattened float64 arrays (C order, z fastest).
+"""
+from dataclasses import dataclass
+import glob
+import os
+import re
+
+import numpy as np
+
+from ..errors import InputError
+from ..units import ANGSTROM3_PER_BOHR3, RYDBERG_EV
+
+__all__ = ["Snapshot", "load_snapshot", "read_cube", "read_ldos_cubes", "grid_descriptors"]
+
+#: 1/(Ry bohr^3) -> 1/(eV Å^3)
+_CUBE_LDOS_TO_EV_A3 = 1.0 / (RYDBERG_EV * ANGSTROM3_PER_BOHR3)
+
+
+@dataclass
+class Snapshot:
+    """One snapshot. descriptors (n, K) float64 (dimensionless); ldos (n, n_energies) float64 in
+    1/(eV Å^3); n = nx*ny*nz; volume Å^3; n_electrons from the valence of its atoms."""
+    name: str
+    descriptors: np.ndarray
+    ldos: np.ndarray
+    grid: tuple
+    cell: np.ndarray
+    n_electrons: float
+
+    @property
+    def volume(self):
+        return float(abs(np.linalg.det(self.cell)))
+
+    @property
+    def voxel_volume(self):
+        """Volume per grid point, Å^3."""
+        return self.volume / self.ldos.shape[0]
+
+
+def read_cube(path):
+    """A Gaussian cube file: (comment line 2, data (n1, n2, n3) float64 in file units). Local."""
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+        natoms = int(lines[2].split()[0])
+        shape = tuple(int(lines[3 + a].split()[0]) for a in range(3))
+        if natoms < 0 or min(shape) < 1:
+            raise ValueError("orbital cube files and Å-unit headers are not supported")
+        values = np.array(" ".join(lines[6 + natoms:]).split(), dtype=np.float64)
+    except (OSError, IndexError, ValueError) as exc:
+        raise InputError(f"cannot read cube file {path}: {exc}") from None
+    if values.size != np.prod(shape):
+        raise InputError(f"cube file {path}: {values.size} values for a {shape} grid")
+    return lines[1], values.reshape(shape)
+
+
+def read_ldos_cubes(pattern, energy_grid):
+    """LDOS (nx, ny, nz, n_energies) in 1/(eV Å^3) from pp.x cube files matching ``pattern``. Local.
+
+    Files are taken in sorted name order, one per energy node; where the comment states
+    ``Energy = X eV`` it must match the grid to 1e-3 eV.
+    """
+    files = sorted(glob.glob(pattern))
+    if len(files) != energy_grid.count:
+        raise InputError(f"{pattern}: {len(files)} cube files, but the energy grid has {energy_grid.count} "
+                         "points (one file per energy)")
+    slices = []
+    for path, e in zip(files, energy_grid.energies):
+        comment, data = read_cube(path)
+        m = re.search(r"Energy\s*=\s*([-+0-9.eE]+)\s*eV", comment)
+        if m and abs(float(m.group(1)) - e) > 1e-3:
+            raise InputError(f"{path} is at {float(m.group(1))} eV, but the energy grid expects {e} eV there")
+        if slices and data.shape != slices[0].shape:
+            raise InputError(f"{path}: grid {data.shape} differs from {slices[0].shape} of the other cubes")
+        slices.append(data)
+    return np.stack(slices, axis=-1) * _CUBE_LDOS_TO_EV_A3
+
+
+def grid_descriptors(comm, atoms, species, params, grid):
+    """Bispectrum descriptors (nx, ny, nz, K) float64 of ``atoms`` on ``grid`` with LAMMPS.
+    Collective over ``comm``, which must have one rank (training runs as one process)."""
+    from ..decomposition.grid import GridDecomposition
+    from ..decomposition.passes import plan_passes
+    from ..descriptors.lammps_grid import LammpsGrid
+    cell = atoms.cell.array
+    decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(species))
+    plan = plan_passes(decomp, 1 << 22)
+    out = np.full(tuple(grid) + (params.n_features,), np.nan)
+    type_of = {s: i + 1 for i, s in enumerate(species)}
+    with LammpsGrid(comm) as lammps:
+        lammps.set_structure(cell, atoms.get_scaled_positions(wrap=True),
+                             [type_of[s] for s in atoms.get_chemical_symbols()], species, params, decomp)
+        for offset in plan.offsets:
+            idx, desc = lammps.compute_pass(plan, offset)
+            out[idx[:, 0], idx[:, 1], idx[:, 2]] = desc
+    return out
+
+
+def _load_npy(path, what):
+    if not os.path.isfile(path):
+        raise InputError(f"{what} file {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _finite(array, path, what):
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise InputError(f"{path}: {what} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+
+
+def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
+    """Read, compute and check one snapshot. Collective over ``comm`` (one rank). InputError on bad data.
+
+    energy_grid : EnergyGrid of the LDOS; valence_electrons : {species: electrons per atom};
+    params : BispectrumParams (feature count; settings if descriptors are computed).
+    """
+    from ..structure.read import check_structure, read_structure
+    species = tuple(sorted(valence_electrons))
+    atoms = read_structure(comm, spec.structure, spec.structure_format)
+    check_structure(atoms, species)
+    n_e = energy_grid.count
+    if spec.ldos is not None:
+        ldos, where = _load_npy(spec.ldos, "LDOS"), spec.ldos
+        if ldos.ndim != 4 or ldos.shape[-1] != n_e:
+            raise InputError(f"{where}: LDOS shape {ldos.shape}, expected (nx, ny, nz, {n_e}): the energy "
+                             f"grid has {n_e} points ({energy_grid.offset_ev} eV + i * "
+                             f"{energy_grid.spacing_ev} eV)")
+    else:
+        ldos, where = read_ldos_cubes(spec.ldos_cubes, energy_grid), spec.ldos_cubes
+    _finite(ldos, where, "the LDOS")
+    grid = ldos.shape[:3]
+    k = params.n_features
+    if spec.descriptors is not None:
+        desc = _load_npy(spec.descriptors, "descriptor")
+        if desc.ndim != 4 or desc.shape[:3] != grid or desc.shape[-1] not in (k, k + 3):
+            raise InputError(f"{spec.descriptors}: descriptor shape {desc.shape} does not fit the LDOS grid "
+                             f"{grid} with {k} features (or 3 + {k} with xyz first, twojmax "
+                             f"{params.twojmax})")
+        desc = desc[..., desc.shape[-1] - k:]
+        _finite(desc, spec.descriptors, "the descriptors")
+    else:
+        desc = grid_descriptors(comm, atoms, species, params, grid)
+    n_electrons = float(sum(valence_electrons[s] for s in atoms.get_chemical_symbols()))
+    return Snapshot(name=os.path.basename(spec.ldos or spec.ldos_cubes), grid=tuple(grid),
+                    descriptors=np.asarray(desc, dtype=np.float64).reshape(-1, k),
+                    ldos=np.asarray(ldos, dtype=np.float64).reshape(-1, n_e),
+                    cell=np.array(atoms.cell.array), n_electrons=n_electrons)
