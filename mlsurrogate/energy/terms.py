@@ -109,6 +109,7 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
         clock("ewald")
     core_g = core_density_g(pw, gauss, inputs.pseudos, sigma) if "xc" in terms and density is not None else None
     del gauss                                   # ~8 bytes per grid point and species
+    clock("xc")                                 # the core charge is part of the XC cost
     if density is not None:
         n_g = pw.forward(density)
         n_g[~pw.sphere] = 0.0
