@@ -10,7 +10,7 @@ import sys
 
 __all__ = ["main"]
 
-COMMANDS = [("predict", "mlsurrogate.cli.predict")]
+COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("descriptors", "mlsurrogate.cli.descriptors")]
 
 
 def _parser():
