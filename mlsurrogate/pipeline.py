@@ -33,7 +33,7 @@ class PredictOptions:
     dtype: str = "float64"              # network precision
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
-    descriptors: str = "lammps"         # descriptor backend: "lammps" (reference) or "native"
+    descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
 
 
 @dataclass

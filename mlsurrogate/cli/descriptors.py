@@ -145,8 +145,8 @@ def run(args, comm):
     commit_file(comm, tmp, os.path.join(args.out, "descriptors.npy"))
     timings["write"] = time.perf_counter() - t_write
     timings["total"] = time.perf_counter() - t0
-    kernel = comm.gather(getattr(calc, "timings_s", None), root=0)
-    kernel = {k: sum(t[k] for t in kernel) for k in kernel[0]} if comm.rank == 0 and kernel[0] else None
+    kernel = comm.gather(calc.kernel_stats() if hasattr(calc, "kernel_stats") else None, root=0)
+    kernel = _merge_stats(kernel) if comm.rank == 0 and kernel[0] else None
     peak = max_over_ranks(comm, peak_rss_bytes())
     npoints = int(np.prod(grid))
     res = {
@@ -160,7 +160,7 @@ def run(args, comm):
         "units": {"length": "Angstrom", "descriptors": "dimensionless"},
     }
     if kernel is not None:
-        res["native_kernel_thread_seconds"] = kernel
+        res["native_kernel"] = kernel
 
     def finish():
         write_json_atomic(os.path.join(args.out, "results.json"), res)
@@ -171,3 +171,14 @@ def run(args, comm):
               f"{args.descriptors}) in {timings['descriptors']:.2f} s on {comm.size} rank(s): "
               f"{os.path.join(args.out, 'descriptors.npy')}", flush=True)
     return 0
+
+
+def _merge_stats(stats):
+    """Sum the native kernel's per-rank statistics; flop rate per core over all ranks' busy time."""
+    seconds = {k: sum(s["thread_seconds"][k] for s in stats) for k in stats[0]["thread_seconds"]}
+    points = sum(s["points"] for s in stats)
+    neighbours = sum(s["neighbours"] for s in stats)
+    flops = sum(s["flops_per_point"] * s["points"] for s in stats)
+    return {"thread_seconds": seconds, "points": points, "neighbours_per_point": neighbours / max(points, 1),
+            "flops_per_point": flops / max(points, 1),
+            "gflops_per_core": flops / max(sum(seconds.values()), 1e-300) / 1e9}

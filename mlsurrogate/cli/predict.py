@@ -32,9 +32,9 @@ def add_arguments(p):
                    help="expert: half-width (eV) of the energy window kept per point for the density, around "
                         "the Fermi level estimated from the first descriptor pass (default: max(2 spacings, "
                         "0.25 eV)); if the final Fermi level falls outside, the sweep is redone")
-    p.add_argument("--descriptors", choices=["lammps", "native"], default="lammps",
-                   help="descriptor backend: LAMMPS compute sna/grid (reference) or our compiled kernel "
-                        "(same values to ~1e-14, several times faster)")
+    p.add_argument("--descriptors", choices=["lammps", "native"], default="native",
+                   help="descriptor backend: our compiled kernel (default; LAMMPS' values to ~1e-14, several "
+                        "times faster) or LAMMPS compute sna/grid (the reference)")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
 
 

@@ -80,7 +80,7 @@ class NativeGrid:
         self.comm = comm
         self._mod = native_module()
         self.nthreads = int(nthreads) if nthreads else torch_threads_per_rank(comm)
-        self._kernel = None
+        self._kernel = None  # set by set_structure
         self.timings_s = {"cell_list": 0.0, "neighbours": 0.0, "u": 0.0, "zb": 0.0}
         self.points = 0
         self.neighbours = 0
@@ -92,7 +92,7 @@ class NativeGrid:
         self.close()
 
     def close(self):
-        self._kernel = None
+        """Nothing to release (the kernel holds no MPI or LAMMPS state); statistics stay readable."""
 
     def set_structure(self, cell, scaled_positions, type_ids, species, params: BispectrumParams, decomp):
         """Store the structure and settings for later passes. Local.
@@ -136,13 +136,11 @@ class NativeGrid:
         idx = block_pass_indices(self._decomp, plan, offset)
         return idx, self.compute_points(idx)
 
-    def flop_rate(self):
-        """(flop per point, GFLOP/s over the kernel time so far) from the kernel's own operation count."""
-        if not self.points:
-            return 0.0, 0.0
-        per_point = self._kernel.flops_per_point(self.neighbours / self.points)
-        busy = sum(self.timings_s.values())  # thread-seconds
-        return per_point, per_point * self.points / max(busy, 1e-300) / 1e9
+    def kernel_stats(self):
+        """Kernel thread-seconds per stage, points, neighbours and flop per point so far. Local."""
+        per_point = self._kernel.flops_per_point(self.neighbours / self.points) if self.points else 0.0
+        return {"thread_seconds": dict(self.timings_s), "points": self.points, "neighbours": self.neighbours,
+                "flops_per_point": per_point}
 
 
 def descriptor_backend(name):
