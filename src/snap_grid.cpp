@@ -24,7 +24,10 @@ namespace py = pybind11;
 
 namespace {
 
-constexpr int P = 8;   // grid points per batch (SIMD lanes of the Z/B kernel)
+#ifndef SNAPGRID_P
+#define SNAPGRID_P 16
+#endif
+constexpr int P = SNAPGRID_P;  // grid points per batch (SIMD lanes of the Z/B kernel: 2 AVX-512 vectors)
 constexpr int W = 8;   // neighbours per chunk (SIMD lanes of the U recursion)
 
 struct ZTerm {          // one element z(j1,j2,j; ma,mb) and its weight in B
@@ -148,8 +151,8 @@ class SnapGrid {
                     int nthreads) const;
 
  private:
-  void u_chunk(const double* rx, const double* ry, const double* rz, const double* rcut, double* ur,
-               double* ui) const;
+  void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
+                    double* buf, double* acr, double* aci) const;
   void zb_batch(const double* utr, const double* uti, double* b) const;
 
   int tj_;
@@ -162,9 +165,11 @@ class SnapGrid {
   std::vector<Triple> triples_;
 };
 
-// U_j (rows mb <= j/2 exact, the rest by symmetry) of W neighbours; ur/ui are [idxu_max][W].
-void SnapGrid::u_chunk(const double* rx, const double* ry, const double* rz, const double* rcut, double* ur,
-                       double* ui) const {
+// Adds s_l * U_j(r_l) of W neighbours, rows mb <= j/2, to the lane accumulators acr/aci [idxu_max][W].
+// U is built layer by layer (Cayley-Klein recursion) in two small layer buffers that stay in L1;
+// buf holds 4 * (twojmax+1)^2 * W doubles.
+void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut,
+                            const double* s, double* buf, double* acr, double* aci) const {
   double ar[W], ai[W], br[W], bi[W];
   for (int l = 0; l < W; ++l) {
     const double r = std::sqrt(rx[l] * rx[l] + ry[l] * ry[l] + rz[l] * rz[l]);
@@ -176,54 +181,58 @@ void SnapGrid::u_chunk(const double* rx, const double* ry, const double* rz, con
     br[l] = r0inv * ry[l];
     bi[l] = -r0inv * rx[l];
   }
+  const int L = (tj_ + 1) * (tj_ + 1) * W;
+  double *pr = buf, *pi = buf + L, *cr = buf + 2 * L, *ci = buf + 3 * L;
   const int jdim1 = tj_ + 2;
 #pragma omp simd
-  for (int l = 0; l < W; ++l) { ur[l] = 1.0; ui[l] = 0.0; }
+  for (int l = 0; l < W; ++l) { pr[l] = 1.0; pi[l] = 0.0; acr[l] += s[l]; }
   for (int j = 1; j <= tj_; ++j) {
-    int jju = idxu_block_[j];
-    int jjup = idxu_block_[j - 1];
     for (int mb = 0; 2 * mb <= j; ++mb) {
-      double* cr = ur + jju * W;
-      double* ci = ui + jju * W;
+      double* c0r = cr + mb * (j + 1) * W;
+      double* c0i = ci + mb * (j + 1) * W;
 #pragma omp simd
-      for (int l = 0; l < W; ++l) { cr[l] = 0.0; ci[l] = 0.0; }
+      for (int l = 0; l < W; ++l) { c0r[l] = 0.0; c0i[l] = 0.0; }
+      const double* qr = pr + mb * j * W;
+      const double* qi = pi + mb * j * W;
       for (int ma = 0; ma < j; ++ma) {
         const double rpq = rootpq_[(j - ma) * jdim1 + (j - mb)];
         const double rpq2 = rootpq_[(ma + 1) * jdim1 + (j - mb)];
-        const double* pr = ur + jjup * W;
-        const double* pi = ui + jjup * W;
-        double* c0r = ur + jju * W;
-        double* c0i = ui + jju * W;
-        double* c1r = c0r + W;
-        double* c1i = c0i + W;
+        const double* xr = qr + ma * W;
+        const double* xi = qi + ma * W;
+        double* yr = c0r + ma * W;
+        double* yi = c0i + ma * W;
 #pragma omp simd
         for (int l = 0; l < W; ++l) {
-          c0r[l] += rpq * (ar[l] * pr[l] + ai[l] * pi[l]);
-          c0i[l] += rpq * (ar[l] * pi[l] - ai[l] * pr[l]);
-          c1r[l] = -rpq2 * (br[l] * pr[l] + bi[l] * pi[l]);
-          c1i[l] = -rpq2 * (br[l] * pi[l] - bi[l] * pr[l]);
+          yr[l] += rpq * (ar[l] * xr[l] + ai[l] * xi[l]);
+          yi[l] += rpq * (ar[l] * xi[l] - ai[l] * xr[l]);
+          yr[W + l] = -rpq2 * (br[l] * xr[l] + bi[l] * xi[l]);
+          yi[W + l] = -rpq2 * (br[l] * xi[l] - bi[l] * xr[l]);
         }
-        ++jju;
-        ++jjup;
       }
-      ++jju;
+    }
+    const int n = (j / 2 + 1) * (j + 1) * W;
+    double* tr = acr + idxu_block_[j] * W;
+    double* ti = aci + idxu_block_[j] * W;
+    for (int q = 0; q < n; q += W) {
+#pragma omp simd
+      for (int l = 0; l < W; ++l) { tr[q + l] += s[l] * cr[q + l]; ti[q + l] += s[l] * ci[q + l]; }
     }
     // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror
     // of row (j-1)/2: u[j-ma][j-mb] = (-1)^(ma-mb) conj(u[ma][mb])
     if (j % 2 == 1 && j < tj_) {
       const int mb = (j - 1) / 2;
-      const int src = idxu_block_[j] + (j + 1) * mb;
-      const int dst = idxu_block_[j] + (j + 1) * (j - mb);
       for (int ma = 0; ma <= j; ++ma) {
-        const double s = ((ma - mb) % 2 == 0) ? 1.0 : -1.0;
-        const double* sr = ur + (src + ma) * W;
-        const double* si = ui + (src + ma) * W;
-        double* dr = ur + (dst + j - ma) * W;
-        double* di = ui + (dst + j - ma) * W;
+        const double sg = ((ma - mb) % 2 == 0) ? 1.0 : -1.0;
+        const double* sr = cr + (mb * (j + 1) + ma) * W;
+        const double* si = ci + (mb * (j + 1) + ma) * W;
+        double* dr = cr + ((j - mb) * (j + 1) + j - ma) * W;
+        double* di = ci + ((j - mb) * (j + 1) + j - ma) * W;
 #pragma omp simd
-        for (int l = 0; l < W; ++l) { dr[l] = s * sr[l]; di[l] = -s * si[l]; }
+        for (int l = 0; l < W; ++l) { dr[l] = sg * sr[l]; di[l] = -sg * si[l]; }
       }
     }
+    std::swap(pr, cr);
+    std::swap(pi, ci);
   }
 }
 
@@ -372,7 +381,8 @@ py::tuple SnapGrid::compute(py::array_t<double, py::array::c_style | py::array::
 #pragma omp parallel num_threads(nth) reduction(+ : t_neigh, t_u, t_zb, nneigh_total)
 #endif
     {
-      std::vector<double> utr(iu * P), uti(iu * P), ucr(iu * W), uci(iu * W), acr(iu * W), aci(iu * W), bb(K * P);
+      std::vector<double> utr(iu * P), uti(iu * P), acr(iu * W), aci(iu * W), bb(K * P);
+      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W);
       std::vector<double> nx, ny, nz, nrc, nsf;
       using clk = std::chrono::steady_clock;
 #ifdef _OPENMP
@@ -442,20 +452,8 @@ py::tuple SnapGrid::compute(py::array_t<double, py::array::c_style | py::array::
           }
           std::fill(acr.begin(), acr.end(), 0.0);
           std::fill(aci.begin(), aci.end(), 0.0);
-          for (size_t c = 0; c < nx.size(); c += W) {
-            u_chunk(&nx[c], &ny[c], &nz[c], &nrc[c], ucr.data(), uci.data());
-            const double* s = &nsf[c];
-            for (int j = 1; j <= tj_; ++j) {
-              const int jb = idxu_block_[j] * W;
-              const int jend = jb + (j / 2 + 1) * (j + 1) * W;
-#pragma omp simd
-              for (int q = jb; q < jend; ++q) {
-                acr[q] += s[q % W] * ucr[q];
-                aci[q] += s[q % W] * uci[q];
-              }
-            }
-            for (int l = 0; l < W; ++l) acr[l] += s[l];   // j = 0: u = 1
-          }
+          for (size_t c = 0; c < nx.size(); c += W)
+            u_accumulate(&nx[c], &ny[c], &nz[c], &nrc[c], &nsf[c], ubuf.data(), acr.data(), aci.data());
           for (int j = 0; j <= tj_; ++j) {
             const int jb = idxu_block_[j];
             const int jend = jb + (j / 2 + 1) * (j + 1);
