@@ -128,16 +128,33 @@ class SnapGrid {
   int ncoeff() const { return int(triples_.size()); }
   int twojmax() const { return tj_; }
 
-  // Floating-point operations per grid point with `nneigh` neighbours (the work this code does).
-  double flops_per_point(double nneigh) const {
+  // Floating-point operations per grid point with `nneigh` neighbours: the work this code does, and
+  // (lammps = true) the work of LAMMPS' SNA::compute_ui/zi/bi for the same point, counted alike
+  // (a*b+c = 2; U recursion 20 per (ma, mb) of rows mb <= j/2; sums 4 per complex element; Z 10 per
+  // inner term + 4 per outer term; B 5 per element).
+  double flops_per_point(double nneigh, bool lammps = false) const {
     double u = 0.0, acc = 0.0;
     for (int j = 1; j <= tj_; ++j) {
       const int rows = j / 2 + 1;
-      u += rows * j * 16.0;                  // two complex multiply-adds by real roots per (ma, mb)
-      acc += rows * (j + 1) * 4.0;           // utot += sfac * u (complex)
+      u += rows * j * 20.0;
+      acc += (lammps ? (j + 1) : rows) * (j + 1) * 4.0;
     }
     double z = 0.0;
-    for (const ZTerm& t : zterms_) z += t.nb * (t.na * 8.0 + 4.0) + 4.0;  // inner sums, outer sum, B
+    if (!lammps) {
+      for (const ZTerm& t : zterms_) z += std::max(0, t.nb) * (std::max(0, t.na) * 10.0 + 4.0) + 5.0;
+    } else {
+      for (int j1 = 0; j1 <= tj_; ++j1)
+        for (int j2 = 0; j2 <= j1; ++j2)
+          for (int j = j1 - j2; j <= std::min(tj_, j1 + j2); j += 2)
+            for (int mb = 0; 2 * mb <= j; ++mb)
+              for (int ma = 0; ma <= j; ++ma) {
+                const int ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
+                const int na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - ma1min + 1;
+                const int mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
+                const int nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - mb1min + 1;
+                z += std::max(0, nb) * (std::max(0, na) * 10.0 + 4.0) + (j >= j1 ? 5.0 : 0.0);
+              }
+    }
     return nneigh * (u + acc + 30.0) + z;
   }
 
@@ -514,7 +531,7 @@ PYBIND11_MODULE(SNAPGRID_MODULE, m) {
            py::arg("switchflag"), py::arg("bzeroflag"))
       .def_property_readonly("ncoeff", &SnapGrid::ncoeff)
       .def_property_readonly("twojmax", &SnapGrid::twojmax)
-      .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"))
+      .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)
       .def("compute", &SnapGrid::compute, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
            "Descriptors (m, K) float64 of fractional points (m, 3); returns (array, timings dict).");

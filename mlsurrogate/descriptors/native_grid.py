@@ -138,9 +138,10 @@ class NativeGrid:
 
     def kernel_stats(self):
         """Kernel thread-seconds per stage, points, neighbours and flop per point so far. Local."""
-        per_point = self._kernel.flops_per_point(self.neighbours / self.points) if self.points else 0.0
+        nb = self.neighbours / max(self.points, 1)
         return {"thread_seconds": dict(self.timings_s), "points": self.points, "neighbours": self.neighbours,
-                "flops_per_point": per_point}
+                "flops_per_point": self._kernel.flops_per_point(nb) if self.points else 0.0,
+                "lammps_flops_per_point": self._kernel.flops_per_point(nb, lammps=True) if self.points else 0.0}
 
 
 def descriptor_backend(name):
