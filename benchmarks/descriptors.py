@@ -7,7 +7,9 @@ on the atom density, not on how many points are computed, so large cells use a c
 Be model's 4,374 points per atom (at most --max-points points; the per-point rate is what is
 compared). Prints grid points per second per core for both backends and their ratio, checks that
 both wrote the same values (column-normwise relative difference), and the native kernel's time
-breakdown (neighbours, U, Z+B) and flop rate against --peak-gflops (48: one AVX-512 core here).
+breakdown (neighbours, U, Z+B) and flop rate against --peak-gflops (48: one AVX-512 core here), and
+the flop count of LAMMPS' algorithm for the same points (full U sums, Z for all j1 >= j2 triples) with
+the rate LAMMPS achieves on it.
 
 Run: .venv/bin/python benchmarks/descriptors.py [--sizes 1 4 8 12] [--ranks 1 2] [--max-points 40000]
      [--repeat 2]   (about 5 min with the defaults on this machine)
@@ -56,7 +58,8 @@ def main():
     prim = ase.io.read(BE2 / "Be_snapshot1.out")
     print(f"{'atoms':>6} {'ranks':>5} {'grid':>12} {'points':>7} | {'LAMMPS pt/s/core':>16} {'native pt/s/core':>16} "
           f"{'ratio':>6} | {'max rel diff':>12} | native thread-s: {'neigh':>6} {'U':>6} {'Z+B':>6} "
-          f"{'nb/pt':>5} {'MFLOP/pt':>8} {'GFLOP/s':>7} {'%peak':>5}", flush=True)
+          f"{'nb/pt':>5} {'MFLOP/pt':>8} {'GFLOP/s':>7} {'%peak':>5} | LAMMPS {'MFLOP/pt':>8} {'GFLOP/s':>7}",
+          flush=True)
     for n in args.sizes:
         atoms = prim.repeat((n, n, n))
         structure = tmp / f"be_{len(atoms)}.extxyz"
@@ -84,7 +87,8 @@ def main():
                   f"{rate_n:16.0f} {rate_n / rate_l:6.2f} | {diff:12.1e} | {'':16} "
                   f"{ts['neighbours'] + ts['cell_list']:6.2f} {ts['u']:6.2f} {ts['zb']:6.2f} "
                   f"{kern['neighbours_per_point']:5.1f} {kern['flops_per_point'] / 1e6:8.3f} {gf:7.2f} "
-                  f"{100 * gf / args.peak_gflops:5.1f}", flush=True)
+                  f"{100 * gf / args.peak_gflops:5.1f} | {'':6} {kern['lammps_flops_per_point'] / 1e6:8.3f} "
+                  f"{kern['lammps_flops_per_point'] * rate_l / 1e9:7.2f}", flush=True)
 
 
 if __name__ == "__main__":

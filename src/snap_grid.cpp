@@ -21,6 +21,8 @@
 #endif
 
 namespace py = pybind11;
+using darray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using iarray = py::array_t<int, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
@@ -158,14 +160,8 @@ class SnapGrid {
     return nneigh * (u + acc + 30.0) + z;
   }
 
-  py::tuple compute(py::array_t<double, py::array::c_style | py::array::forcecast> cell_in,
-                    py::array_t<double, py::array::c_style | py::array::forcecast> frac_in,
-                    py::array_t<int, py::array::c_style | py::array::forcecast> types_in,
-                    py::array_t<double, py::array::c_style | py::array::forcecast> radii_in,
-                    py::array_t<double, py::array::c_style | py::array::forcecast> weights_in,
-                    double rcutfac,
-                    py::array_t<double, py::array::c_style | py::array::forcecast> points_in,
-                    int nthreads) const;
+  py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
+                    double rcutfac, darray points_in, int nthreads) const;
 
  private:
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
@@ -310,14 +306,8 @@ struct CellList {
 
 inline int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-py::tuple SnapGrid::compute(py::array_t<double, py::array::c_style | py::array::forcecast> cell_in,
-                            py::array_t<double, py::array::c_style | py::array::forcecast> frac_in,
-                            py::array_t<int, py::array::c_style | py::array::forcecast> types_in,
-                            py::array_t<double, py::array::c_style | py::array::forcecast> radii_in,
-                            py::array_t<double, py::array::c_style | py::array::forcecast> weights_in,
-                            double rcutfac,
-                            py::array_t<double, py::array::c_style | py::array::forcecast> points_in,
-                            int nthreads) const {
+py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
+                            darray weights_in, double rcutfac, darray points_in, int nthreads) const {
   if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
     throw std::invalid_argument("cell must be (3, 3)");
   if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
@@ -351,6 +341,13 @@ py::tuple SnapGrid::compute(py::array_t<double, py::array::c_style | py::array::
     const double c0 = u[1] * v[2] - u[2] * v[1], c1 = u[2] * v[0] - u[0] * v[2], c2 = u[0] * v[1] - u[1] * v[0];
     cl.width[a] = std::fabs(vol) / std::sqrt(c0 * c0 + c1 * c1 + c2 * c2);
     cl.nb[a] = std::max(1, std::min(1024, int(std::floor(2.0 * cl.width[a] / std::max(rcmax, 1e-300)))));
+  }
+  // at most ~4 bins per atom (a long thin cell must not allocate a huge empty grid)
+  while ((long long)cl.nb[0] * cl.nb[1] * cl.nb[2] > 4LL * natoms + 27) {
+    int a = 0;
+    for (int b = 1; b < 3; ++b)
+      if (cl.nb[b] > cl.nb[a]) a = b;
+    cl.nb[a] = std::max(1, cl.nb[a] / 2);
   }
   const int nbins = cl.nb[0] * cl.nb[1] * cl.nb[2];
   std::vector<int> bin_of(natoms), count(nbins + 1, 0);
