@@ -26,11 +26,14 @@ using iarray = py::array_t<int, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
-#ifndef SNAPGRID_P
-#define SNAPGRID_P 16
-#endif
-constexpr int P = SNAPGRID_P;  // grid points per batch (SIMD lanes of the Z/B kernel: 2 AVX-512 vectors)
-constexpr int W = 8;   // neighbours per chunk (SIMD lanes of the U recursion)
+// Lanes, as two 512-bit vectors of points (Z/B kernel) and one of neighbours (U recursion):
+// float64 16 points / 8 neighbours, float32 32 / 16.
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<double> { static constexpr int P = 16, W = 8; };
+template <>
+struct Lanes<float> { static constexpr int P = 32, W = 16; };
 
 struct ZTerm {          // one element z(j1,j2,j; ma,mb) and its weight in B
   int ma1min, ma2max, na, mb1min, mb2max, nb, cg, jju1, jju2, jju;
@@ -161,12 +164,17 @@ class SnapGrid {
   }
 
   py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
-                    double rcutfac, darray points_in, int nthreads) const;
+                    double rcutfac, darray points_in, int nthreads, bool single) const;
 
  private:
+  struct Job;
+  template <typename T>
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
-                    double* buf, double* acr, double* aci) const;
-  void zb_batch(const double* utr, const double* uti, double* b) const;
+                    T* buf, T* acr, T* aci) const;
+  template <typename T>
+  void zb_batch(const T* utr, const T* uti, T* b) const;
+  template <typename T>
+  void run(const Job& job, double* outp, double* times, long long* nneigh_total) const;
 
   int tj_;
   double rfac0_, rmin0_;
@@ -181,39 +189,42 @@ class SnapGrid {
 // Adds s_l * U_j(r_l) of W neighbours, rows mb <= j/2, to the lane accumulators acr/aci [idxu_max][W].
 // U is built layer by layer (Cayley-Klein recursion) in two small layer buffers that stay in L1;
 // buf holds 4 * (twojmax+1)^2 * W doubles.
+template <typename T>
 void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut,
-                            const double* s, double* buf, double* acr, double* aci) const {
-  double ar[W], ai[W], br[W], bi[W];
+                            const double* sd, T* buf, T* acr, T* aci) const {
+  constexpr int W = Lanes<T>::W;
+  T ar[W], ai[W], br[W], bi[W], s[W];
   for (int l = 0; l < W; ++l) {
+    s[l] = T(sd[l]);
     const double r = std::sqrt(rx[l] * rx[l] + ry[l] * ry[l] + rz[l] * rz[l]);
     const double theta0 = (r - rmin0_) * rfac0_ * M_PI / (rcut[l] - rmin0_);
     const double z0 = r / std::tan(theta0);
     const double r0inv = 1.0 / std::sqrt(r * r + z0 * z0);
-    ar[l] = r0inv * z0;
-    ai[l] = -r0inv * rz[l];
-    br[l] = r0inv * ry[l];
-    bi[l] = -r0inv * rx[l];
+    ar[l] = T(r0inv * z0);
+    ai[l] = T(-r0inv * rz[l]);
+    br[l] = T(r0inv * ry[l]);
+    bi[l] = T(-r0inv * rx[l]);
   }
   const int L = (tj_ + 1) * (tj_ + 1) * W;
-  double *pr = buf, *pi = buf + L, *cr = buf + 2 * L, *ci = buf + 3 * L;
+  T *pr = buf, *pi = buf + L, *cr = buf + 2 * L, *ci = buf + 3 * L;
   const int jdim1 = tj_ + 2;
 #pragma omp simd
   for (int l = 0; l < W; ++l) { pr[l] = 1.0; pi[l] = 0.0; acr[l] += s[l]; }
   for (int j = 1; j <= tj_; ++j) {
     for (int mb = 0; 2 * mb <= j; ++mb) {
-      double* c0r = cr + mb * (j + 1) * W;
-      double* c0i = ci + mb * (j + 1) * W;
+      T* c0r = cr + mb * (j + 1) * W;
+      T* c0i = ci + mb * (j + 1) * W;
 #pragma omp simd
       for (int l = 0; l < W; ++l) { c0r[l] = 0.0; c0i[l] = 0.0; }
-      const double* qr = pr + mb * j * W;
-      const double* qi = pi + mb * j * W;
+      const T* qr = pr + mb * j * W;
+      const T* qi = pi + mb * j * W;
       for (int ma = 0; ma < j; ++ma) {
-        const double rpq = rootpq_[(j - ma) * jdim1 + (j - mb)];
-        const double rpq2 = rootpq_[(ma + 1) * jdim1 + (j - mb)];
-        const double* xr = qr + ma * W;
-        const double* xi = qi + ma * W;
-        double* yr = c0r + ma * W;
-        double* yi = c0i + ma * W;
+        const T rpq = T(rootpq_[(j - ma) * jdim1 + (j - mb)]);
+        const T rpq2 = T(rootpq_[(ma + 1) * jdim1 + (j - mb)]);
+        const T* xr = qr + ma * W;
+        const T* xi = qi + ma * W;
+        T* yr = c0r + ma * W;
+        T* yi = c0i + ma * W;
 #pragma omp simd
         for (int l = 0; l < W; ++l) {
           yr[l] += rpq * (ar[l] * xr[l] + ai[l] * xi[l]);
@@ -224,8 +235,8 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
       }
     }
     const int n = (j / 2 + 1) * (j + 1) * W;
-    double* tr = acr + idxu_block_[j] * W;
-    double* ti = aci + idxu_block_[j] * W;
+    T* tr = acr + idxu_block_[j] * W;
+    T* ti = aci + idxu_block_[j] * W;
     for (int q = 0; q < n; q += W) {
 #pragma omp simd
       for (int l = 0; l < W; ++l) { tr[q + l] += s[l] * cr[q + l]; ti[q + l] += s[l] * ci[q + l]; }
@@ -235,11 +246,11 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
     if (j % 2 == 1 && j < tj_) {
       const int mb = (j - 1) / 2;
       for (int ma = 0; ma <= j; ++ma) {
-        const double sg = ((ma - mb) % 2 == 0) ? 1.0 : -1.0;
-        const double* sr = cr + (mb * (j + 1) + ma) * W;
-        const double* si = ci + (mb * (j + 1) + ma) * W;
-        double* dr = cr + ((j - mb) * (j + 1) + j - ma) * W;
-        double* di = ci + ((j - mb) * (j + 1) + j - ma) * W;
+        const T sg = ((ma - mb) % 2 == 0) ? T(1) : T(-1);
+        const T* sr = cr + (mb * (j + 1) + ma) * W;
+        const T* si = ci + (mb * (j + 1) + ma) * W;
+        T* dr = cr + ((j - mb) * (j + 1) + j - ma) * W;
+        T* di = ci + ((j - mb) * (j + 1) + j - ma) * W;
 #pragma omp simd
         for (int l = 0; l < W; ++l) { dr[l] = sg * sr[l]; di[l] = -sg * si[l]; }
       }
@@ -250,25 +261,27 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
 }
 
 // B of P points from their U totals utr/uti [idxu_max][P]; b is [ncoeff][P].
-void SnapGrid::zb_batch(const double* utr, const double* uti, double* b) const {
+template <typename T>
+void SnapGrid::zb_batch(const T* utr, const T* uti, T* b) const {
+  constexpr int P = Lanes<T>::P;
   for (size_t it = 0; it < triples_.size(); ++it) {
     const Triple& t = triples_[it];
     const int j2 = t.j2;
-    double sum[P] = {0};
+    T sum[P] = {0};
     for (int iz = t.zbegin; iz < t.zend; ++iz) {
       const ZTerm& z = zterms_[iz];
       const double* cgb = cg_.data() + z.cg;
-      double zr[P] = {0}, zi[P] = {0};
+      T zr[P] = {0}, zi[P] = {0};
       int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
       for (int ib = 0; ib < z.nb; ++ib) {
-        double sr[P] = {0}, si[P] = {0};
+        T sr[P] = {0}, si[P] = {0};
         int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
         for (int ia = 0; ia < z.na; ++ia) {
-          const double c = cgb[icga];
-          const double* u1r = utr + (jju1 + ma1) * P;
-          const double* u1i = uti + (jju1 + ma1) * P;
-          const double* u2r = utr + (jju2 + ma2) * P;
-          const double* u2i = uti + (jju2 + ma2) * P;
+          const T c = T(cgb[icga]);
+          const T* u1r = utr + (jju1 + ma1) * P;
+          const T* u1i = uti + (jju1 + ma1) * P;
+          const T* u2r = utr + (jju2 + ma2) * P;
+          const T* u2i = uti + (jju2 + ma2) * P;
 #pragma omp simd
           for (int l = 0; l < P; ++l) {
             sr[l] += c * (u1r[l] * u2r[l] - u1i[l] * u2i[l]);
@@ -278,21 +291,21 @@ void SnapGrid::zb_batch(const double* utr, const double* uti, double* b) const {
           --ma2;
           icga += j2;
         }
-        const double c = cgb[icgb];
+        const T c = T(cgb[icgb]);
 #pragma omp simd
         for (int l = 0; l < P; ++l) { zr[l] += c * sr[l]; zi[l] += c * si[l]; }
         jju1 += t.j1 + 1;
         jju2 -= j2 + 1;
         icgb += j2;
       }
-      const double* ur = utr + z.jju * P;
-      const double* ui = uti + z.jju * P;
-      const double wb = z.wb;
+      const T* ur = utr + z.jju * P;
+      const T* ui = uti + z.jju * P;
+      const T wb = T(z.wb);
 #pragma omp simd
       for (int l = 0; l < P; ++l) sum[l] += wb * (ur[l] * zr[l] + ui[l] * zi[l]);
     }
-    const double shift = bzero_ ? double(t.j + 1) : 0.0;
-    for (int l = 0; l < P; ++l) b[it * P + l] = 2.0 * sum[l] - shift;
+    const T shift = bzero_ ? T(t.j + 1) : T(0);
+    for (int l = 0; l < P; ++l) b[it * P + l] = T(2) * sum[l] - shift;
   }
 }
 
@@ -306,8 +319,155 @@ struct CellList {
 
 inline int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+struct SnapGrid::Job {
+  const double* h;
+  const CellList* cl;
+  double rcmax;
+  const double *rcut, *rcutsq, *wj, *pts;
+  int npts, K, nthreads;
+};
+
+// Descriptors of job.pts into outp [npts][K], arithmetic in T; times = thread-seconds of
+// (neighbours, U, Z+B).
+template <typename T>
+void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneigh_total) const {
+  constexpr int P = Lanes<T>::P, W = Lanes<T>::W;
+  const double* h = job.h;
+  const CellList& cl = *job.cl;
+  const double rcmax = job.rcmax;
+  const double *rcut = job.rcut, *rcutsq = job.rcutsq, *wj = job.wj, *pts = job.pts;
+  const int npts = job.npts, K = job.K, nthreads = job.nthreads;
+  const int nbatch = (npts + P - 1) / P;
+  double t_neigh = 0.0, t_u = 0.0, t_zb = 0.0;
+  long long nneigh = 0;
+  const int iu = idxu_max_;
+
+  {
+#ifdef _OPENMP
+    const int nth = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel num_threads(nth) reduction(+ : t_neigh, t_u, t_zb, nneigh)
+#endif
+    {
+      std::vector<T> utr(iu * P), uti(iu * P), acr(iu * W), aci(iu * W), bb(K * P);
+      std::vector<T> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W);
+      std::vector<double> nx, ny, nz, nrc, nsf;
+      using clk = std::chrono::steady_clock;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 4)
+#endif
+      for (int ib = 0; ib < nbatch; ++ib) {
+        const int p0 = ib * P;
+        const int np = std::min(P, npts - p0);
+        std::fill(utr.begin(), utr.end(), T(0));
+        std::fill(uti.begin(), uti.end(), T(0));
+        for (int p = 0; p < P; ++p) {
+          auto ta = clk::now();
+          // grid point p (padding lanes repeat the last point and are discarded)
+          const double* f = pts + 3 * (p0 + std::min(p, np - 1));
+          double xp[3];
+          for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
+          nx.clear(); ny.clear(); nz.clear(); nrc.clear(); nsf.clear();
+          int lo[3], hi[3];
+          for (int a = 0; a < 3; ++a) {
+            const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
+            lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
+            hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
+          }
+          for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
+            const int w0 = floordiv(b0, cl.nb[0]);
+            const int c0 = b0 - w0 * cl.nb[0];
+            for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
+              const int w1 = floordiv(b1, cl.nb[1]);
+              const int c1 = b1 - w1 * cl.nb[1];
+              for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
+                const int w2 = floordiv(b2, cl.nb[2]);
+                const int c2 = b2 - w2 * cl.nb[2];
+                double sh[3];
+                for (int c = 0; c < 3; ++c) sh[c] = w0 * h[c] + w1 * h[3 + c] + w2 * h[6 + c];
+                const int bin = (c0 * cl.nb[1] + c1) * cl.nb[2] + c2;
+                for (int k = cl.start[bin]; k < cl.start[bin + 1]; ++k) {
+                  const double dx = xp[0] - (cl.x[3 * k] + sh[0]);
+                  const double dy = xp[1] - (cl.x[3 * k + 1] + sh[1]);
+                  const double dz = xp[2] - (cl.x[3 * k + 2] + sh[2]);
+                  const double rsq = dx * dx + dy * dy + dz * dz;
+                  const int t = cl.type[k];
+                  if (rsq < rcutsq[t] && rsq > 1e-20) {
+                    const double r = std::sqrt(rsq);
+                    double sfac = 1.0;
+                    if (switch_ && r > rmin0_) {
+                      sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
+                    }
+                    nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
+                    nsf.push_back(sfac * wj[t]);
+                  }
+                }
+              }
+            }
+          }
+          const int nn = int(nx.size());
+          if (p < np) nneigh += nn;
+          while (nx.size() % W) {   // zero-weight padding
+            nx.push_back(rmin0_ + 1.0); ny.push_back(0.0); nz.push_back(0.0); nrc.push_back(rmin0_ + 2.0);
+            nsf.push_back(0.0);
+          }
+          auto tb = clk::now();
+          t_neigh += std::chrono::duration<double>(tb - ta).count();
+          // U totals of point p: self term + sum over neighbours, rows mb <= j/2
+          for (int j = 0; j <= tj_; ++j) {
+            const int jju = idxu_block_[j];
+            for (int ma = 0; ma <= j; ++ma) utr[(jju + ma * (j + 1) + ma) * P + p] = T(1);
+          }
+          std::fill(acr.begin(), acr.end(), T(0));
+          std::fill(aci.begin(), aci.end(), T(0));
+          for (size_t c = 0; c < nx.size(); c += W)
+            u_accumulate<T>(&nx[c], &ny[c], &nz[c], &nrc[c], &nsf[c], ubuf.data(), acr.data(), aci.data());
+          for (int j = 0; j <= tj_; ++j) {
+            const int jb = idxu_block_[j];
+            const int jend = jb + (j / 2 + 1) * (j + 1);
+            for (int jju = jb; jju < jend; ++jju) {
+              T ar = 0, ai = 0;
+              for (int l = 0; l < W; ++l) { ar += acr[jju * W + l]; ai += aci[jju * W + l]; }
+              utr[jju * P + p] += ar;
+              uti[jju * P + p] += ai;
+            }
+          }
+          // the other half of U by symmetry
+          for (int j = 0; j <= tj_; ++j) {
+            int jju = idxu_block_[j];
+            int jjup = jju + (j + 1) * (j + 1) - 1;
+            int mbpar = 1;
+            for (int mb = 0; 2 * mb <= j; ++mb) {
+              int mapar = mbpar;
+              for (int ma = 0; ma <= j; ++ma) {
+                const T sr = utr[jju * P + p], si = uti[jju * P + p];
+                utr[jjup * P + p] = mapar == 1 ? sr : -sr;
+                uti[jjup * P + p] = mapar == 1 ? -si : si;
+                mapar = -mapar;
+                ++jju;
+                --jjup;
+              }
+              mbpar = -mbpar;
+            }
+          }
+          t_u += std::chrono::duration<double>(clk::now() - tb).count();
+        }
+        auto tc = clk::now();
+        zb_batch<T>(utr.data(), uti.data(), bb.data());
+        for (int p = 0; p < np; ++p)
+          for (int k = 0; k < K; ++k) outp[(size_t)(p0 + p) * K + k] = double(bb[k * P + p]);
+        t_zb += std::chrono::duration<double>(clk::now() - tc).count();
+      }
+    }
+  }
+  times[0] += t_neigh;
+  times[1] += t_u;
+  times[2] += t_zb;
+  *nneigh_total += nneigh;
+}
+
 py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
-                            darray weights_in, double rcutfac, darray points_in, int nthreads) const {
+                            darray weights_in, double rcutfac, darray points_in, int nthreads,
+                            bool single) const {
   if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
     throw std::invalid_argument("cell must be (3, 3)");
   if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
@@ -379,133 +539,19 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   const double t_build = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const int npts = int(points_in.shape(0));
-  const double* pts = points_in.data();
   const int K = ncoeff();
   py::array_t<double> out({npts, K});
-  double* outp = out.mutable_data();
-  const int nbatch = (npts + P - 1) / P;
-  double t_neigh = 0.0, t_u = 0.0, t_zb = 0.0;
+  Job job{h, &cl, rcmax, rcut.data(), rcutsq.data(), wj.data(), points_in.data(), npts, K, nthreads};
+  double times[3] = {0.0, 0.0, 0.0};
   long long nneigh_total = 0;
-  const int iu = idxu_max_;
-
   {
     py::gil_scoped_release release;
-#ifdef _OPENMP
-    const int nth = nthreads > 0 ? nthreads : omp_get_max_threads();
-#pragma omp parallel num_threads(nth) reduction(+ : t_neigh, t_u, t_zb, nneigh_total)
-#endif
-    {
-      std::vector<double> utr(iu * P), uti(iu * P), acr(iu * W), aci(iu * W), bb(K * P);
-      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W);
-      std::vector<double> nx, ny, nz, nrc, nsf;
-      using clk = std::chrono::steady_clock;
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 4)
-#endif
-      for (int ib = 0; ib < nbatch; ++ib) {
-        const int p0 = ib * P;
-        const int np = std::min(P, npts - p0);
-        std::fill(utr.begin(), utr.end(), 0.0);
-        std::fill(uti.begin(), uti.end(), 0.0);
-        for (int p = 0; p < P; ++p) {
-          auto ta = clk::now();
-          // grid point p (padding lanes repeat the last point and are discarded)
-          const double* f = pts + 3 * (p0 + std::min(p, np - 1));
-          double xp[3];
-          for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
-          nx.clear(); ny.clear(); nz.clear(); nrc.clear(); nsf.clear();
-          int lo[3], hi[3];
-          for (int a = 0; a < 3; ++a) {
-            const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
-            lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
-            hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
-          }
-          for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
-            const int w0 = floordiv(b0, cl.nb[0]);
-            const int c0 = b0 - w0 * cl.nb[0];
-            for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
-              const int w1 = floordiv(b1, cl.nb[1]);
-              const int c1 = b1 - w1 * cl.nb[1];
-              for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
-                const int w2 = floordiv(b2, cl.nb[2]);
-                const int c2 = b2 - w2 * cl.nb[2];
-                double sh[3];
-                for (int c = 0; c < 3; ++c) sh[c] = w0 * h[c] + w1 * h[3 + c] + w2 * h[6 + c];
-                const int bin = (c0 * cl.nb[1] + c1) * cl.nb[2] + c2;
-                for (int k = cl.start[bin]; k < cl.start[bin + 1]; ++k) {
-                  const double dx = xp[0] - (cl.x[3 * k] + sh[0]);
-                  const double dy = xp[1] - (cl.x[3 * k + 1] + sh[1]);
-                  const double dz = xp[2] - (cl.x[3 * k + 2] + sh[2]);
-                  const double rsq = dx * dx + dy * dy + dz * dz;
-                  const int t = cl.type[k];
-                  if (rsq < rcutsq[t] && rsq > 1e-20) {
-                    const double r = std::sqrt(rsq);
-                    double sfac = 1.0;
-                    if (switch_ && r > rmin0_) {
-                      sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
-                    }
-                    nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
-                    nsf.push_back(sfac * wj[t]);
-                  }
-                }
-              }
-            }
-          }
-          const int nn = int(nx.size());
-          if (p < np) nneigh_total += nn;
-          while (nx.size() % W) {   // zero-weight padding
-            nx.push_back(rmin0_ + 1.0); ny.push_back(0.0); nz.push_back(0.0); nrc.push_back(rmin0_ + 2.0);
-            nsf.push_back(0.0);
-          }
-          auto tb = clk::now();
-          t_neigh += std::chrono::duration<double>(tb - ta).count();
-          // U totals of point p: self term + sum over neighbours, rows mb <= j/2
-          for (int j = 0; j <= tj_; ++j) {
-            const int jju = idxu_block_[j];
-            for (int ma = 0; ma <= j; ++ma) utr[(jju + ma * (j + 1) + ma) * P + p] = 1.0;
-          }
-          std::fill(acr.begin(), acr.end(), 0.0);
-          std::fill(aci.begin(), aci.end(), 0.0);
-          for (size_t c = 0; c < nx.size(); c += W)
-            u_accumulate(&nx[c], &ny[c], &nz[c], &nrc[c], &nsf[c], ubuf.data(), acr.data(), aci.data());
-          for (int j = 0; j <= tj_; ++j) {
-            const int jb = idxu_block_[j];
-            const int jend = jb + (j / 2 + 1) * (j + 1);
-            for (int jju = jb; jju < jend; ++jju) {
-              double ar = 0.0, ai = 0.0;
-              for (int l = 0; l < W; ++l) { ar += acr[jju * W + l]; ai += aci[jju * W + l]; }
-              utr[jju * P + p] += ar;
-              uti[jju * P + p] += ai;
-            }
-          }
-          // the other half of U by symmetry
-          for (int j = 0; j <= tj_; ++j) {
-            int jju = idxu_block_[j];
-            int jjup = jju + (j + 1) * (j + 1) - 1;
-            int mbpar = 1;
-            for (int mb = 0; 2 * mb <= j; ++mb) {
-              int mapar = mbpar;
-              for (int ma = 0; ma <= j; ++ma) {
-                const double sr = utr[jju * P + p], si = uti[jju * P + p];
-                utr[jjup * P + p] = mapar == 1 ? sr : -sr;
-                uti[jjup * P + p] = mapar == 1 ? -si : si;
-                mapar = -mapar;
-                ++jju;
-                --jjup;
-              }
-              mbpar = -mbpar;
-            }
-          }
-          t_u += std::chrono::duration<double>(clk::now() - tb).count();
-        }
-        auto tc = clk::now();
-        zb_batch(utr.data(), uti.data(), bb.data());
-        for (int p = 0; p < np; ++p)
-          for (int k = 0; k < K; ++k) outp[(size_t)(p0 + p) * K + k] = bb[k * P + p];
-        t_zb += std::chrono::duration<double>(clk::now() - tc).count();
-      }
-    }
+    if (single)
+      run<float>(job, out.mutable_data(), times, &nneigh_total);
+    else
+      run<double>(job, out.mutable_data(), times, &nneigh_total);
   }
+  const double t_neigh = times[0], t_u = times[1], t_zb = times[2];
   py::dict timings;
   timings["cell_list"] = t_build;
   timings["neighbours"] = t_neigh;
@@ -531,7 +577,9 @@ PYBIND11_MODULE(SNAPGRID_MODULE, m) {
       .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)
       .def("compute", &SnapGrid::compute, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
-           "Descriptors (m, K) float64 of fractional points (m, 3); returns (array, timings dict).");
+           py::arg("single") = false,
+           "Descriptors (m, K) of fractional points (m, 3), returned as float64; arithmetic in float64, or "
+           "float32 with single=True. Returns (array, timings dict).");
 #ifdef _OPENMP
   m.attr("openmp") = true;
 #else

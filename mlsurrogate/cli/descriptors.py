@@ -37,7 +37,8 @@ def add_arguments(p):
     p.add_argument("--descriptors", choices=["lammps", "native"], default="native",
                    help="backend: our compiled kernel (default) or LAMMPS compute sna/grid (reference)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
-                   help="dtype of descriptors.npy (computed in float64 either way)")
+                   help="dtype of descriptors.npy; float32 with the native backend also computes in float32 "
+                        "(1.6x faster, ~2e-6 relative to each component's scale); LAMMPS always float64")
     p.add_argument("--max-points-per-pass", type=int, default=65536,
                    help="grid points per rank computed at once (bounds memory)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -80,7 +81,7 @@ def _params(args, species):
                             weights=_species_values("weight", args.weight, species))
 
 
-def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_pass, sink):
+def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_pass, sink, precision="float64"):
     """Descriptors of all grid points, pass by pass. Collective over ``comm``.
 
     ``sink(indices (m, 3), descriptors (m, K))`` is called on rank 0 with every rank's points (one
@@ -95,7 +96,8 @@ def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_
     cell = atoms.cell.array
     decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(species))
     plan = plan_passes(decomp, max_points_per_pass)
-    with descriptor_backend(backend)(comm) as calc:
+    options = {"precision": precision} if backend == "native" else {}
+    with descriptor_backend(backend)(comm, **options) as calc:
         calc.set_structure(cell, atoms.get_scaled_positions(wrap=True),
                            [type_of[s] for s in atoms.get_chemical_symbols()], species, params, decomp)
         for offset in plan.offsets:
@@ -154,7 +156,7 @@ def run(args, comm):
     comm.Barrier()  # ranks arrive skewed (eager broadcasts); time the descriptor stage alone
     t_desc = time.perf_counter()
     decomp, plan, calc = compute_descriptor_field(comm, atoms, params, grid, args.descriptors,
-                                                  args.max_points_per_pass, sink)
+                                                  args.max_points_per_pass, sink, args.dtype)
     t_write = time.perf_counter()
     timings = {"descriptors": t_write - t_desc}
     if comm.rank == 0:
@@ -169,6 +171,7 @@ def run(args, comm):
     res = {
         "natoms": len(atoms), "grid": list(grid), "ranks": comm.size, "proc_grid": list(decomp.proc_grid),
         "descriptor_passes": plan.n_passes, "backend": args.descriptors, "dtype": args.dtype,
+        "arithmetic": args.dtype if args.descriptors == "native" else "float64",
         "n_features": params.n_features, "shape": list(grid) + [params.n_features],
         "settings": params.to_dict(), "species": species, "structure": os.path.abspath(args.structure),
         "cell_A": atoms.cell.array.tolist(), "timings_s": timings,

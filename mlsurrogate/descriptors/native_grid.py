@@ -72,12 +72,17 @@ class NativeGrid:
     """Native bispectrum descriptors on grid sub-lattices, a drop-in for ``LammpsGrid``.
 
     Nothing here communicates, but the constructor queries the node layout (collective over ``comm``)
-    to choose OpenMP threads per rank (``OMP_NUM_THREADS`` wins). Use as a context manager.
+    to choose OpenMP threads per rank (``OMP_NUM_THREADS`` wins). ``precision="float32"`` does the
+    arithmetic in float32 (1.6x faster; 2e-6 relative to each component's scale for Be2) and still
+    returns float64 arrays. Use as a context manager.
     """
 
-    def __init__(self, comm, nthreads=None):
+    def __init__(self, comm, nthreads=None, precision="float64"):
         from ..parallel import torch_threads_per_rank
+        if precision not in ("float64", "float32"):
+            raise InputError(f"precision must be float64 or float32, got {precision!r}")
         self.comm = comm
+        self.precision = precision
         self._mod = native_module()
         self.nthreads = int(nthreads) if nthreads else torch_threads_per_rank(comm)
         self._kernel = None  # set by set_structure
@@ -121,7 +126,7 @@ class NativeGrid:
         frac = np.asarray(indices, dtype=np.float64) / np.array(self._decomp.global_shape, dtype=np.float64)
         desc, timings = self._kernel.compute(self._cell, self._frac, self._types, self._radii, self._weights,
                                              float(self._params.rcutfac), np.ascontiguousarray(frac),
-                                             self.nthreads)
+                                             self.nthreads, self.precision == "float32")
         for key in self.timings_s:
             self.timings_s[key] += timings[key]
         self.points += len(frac)
