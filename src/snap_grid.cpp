@@ -211,35 +211,43 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
 #pragma omp simd
   for (int l = 0; l < W; ++l) { pr[l] = 1.0; pi[l] = 0.0; acr[l] += s[l]; }
   for (int j = 1; j <= tj_; ++j) {
+    // row mb of layer j from row mb of layer j-1; element ma gets an a-term from (ma, mb) and a
+    // b-term from (ma-1, mb) of the previous layer, carried in registers (k) from one ma to the next.
+    // Each finished element is added to the sums at once (s * u), while it is in a register.
     for (int mb = 0; 2 * mb <= j; ++mb) {
-      T* c0r = cr + mb * (j + 1) * W;
-      T* c0i = ci + mb * (j + 1) * W;
-#pragma omp simd
-      for (int l = 0; l < W; ++l) { c0r[l] = 0.0; c0i[l] = 0.0; }
+      T* yr = cr + mb * (j + 1) * W;
+      T* yi = ci + mb * (j + 1) * W;
+      T* tr = acr + (idxu_block_[j] + mb * (j + 1)) * W;
+      T* ti = aci + (idxu_block_[j] + mb * (j + 1)) * W;
       const T* qr = pr + mb * j * W;
       const T* qi = pi + mb * j * W;
+      T kr[W], ki[W];
+#pragma omp simd
+      for (int l = 0; l < W; ++l) { kr[l] = 0; ki[l] = 0; }
       for (int ma = 0; ma < j; ++ma) {
         const T rpq = T(rootpq_[(j - ma) * jdim1 + (j - mb)]);
         const T rpq2 = T(rootpq_[(ma + 1) * jdim1 + (j - mb)]);
         const T* xr = qr + ma * W;
         const T* xi = qi + ma * W;
-        T* yr = c0r + ma * W;
-        T* yi = c0i + ma * W;
 #pragma omp simd
         for (int l = 0; l < W; ++l) {
-          yr[l] += rpq * (ar[l] * xr[l] + ai[l] * xi[l]);
-          yi[l] += rpq * (ar[l] * xi[l] - ai[l] * xr[l]);
-          yr[W + l] = -rpq2 * (br[l] * xr[l] + bi[l] * xi[l]);
-          yi[W + l] = -rpq2 * (br[l] * xi[l] - bi[l] * xr[l]);
+          const T vr = kr[l] + rpq * (ar[l] * xr[l] + ai[l] * xi[l]);
+          const T vi = ki[l] + rpq * (ar[l] * xi[l] - ai[l] * xr[l]);
+          kr[l] = -rpq2 * (br[l] * xr[l] + bi[l] * xi[l]);
+          ki[l] = -rpq2 * (br[l] * xi[l] - bi[l] * xr[l]);
+          yr[ma * W + l] = vr;
+          yi[ma * W + l] = vi;
+          tr[ma * W + l] += s[l] * vr;
+          ti[ma * W + l] += s[l] * vi;
         }
       }
-    }
-    const int n = (j / 2 + 1) * (j + 1) * W;
-    T* tr = acr + idxu_block_[j] * W;
-    T* ti = aci + idxu_block_[j] * W;
-    for (int q = 0; q < n; q += W) {
 #pragma omp simd
-      for (int l = 0; l < W; ++l) { tr[q + l] += s[l] * cr[q + l]; ti[q + l] += s[l] * ci[q + l]; }
+      for (int l = 0; l < W; ++l) {
+        yr[j * W + l] = kr[l];
+        yi[j * W + l] = ki[l];
+        tr[j * W + l] += s[l] * kr[l];
+        ti[j * W + l] += s[l] * ki[l];
+      }
     }
     // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror
     // of row (j-1)/2: u[j-ma][j-mb] = (-1)^(ma-mb) conj(u[ma][mb])
@@ -417,16 +425,19 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
             const int jju = idxu_block_[j];
             for (int ma = 0; ma <= j; ++ma) utr[(jju + ma * (j + 1) + ma) * P + p] = T(1);
           }
-          std::fill(acr.begin(), acr.end(), T(0));
-          std::fill(aci.begin(), aci.end(), T(0));
           for (size_t c = 0; c < nx.size(); c += W)
             u_accumulate<T>(&nx[c], &ny[c], &nz[c], &nrc[c], &nsf[c], ubuf.data(), acr.data(), aci.data());
           for (int j = 0; j <= tj_; ++j) {
             const int jb = idxu_block_[j];
             const int jend = jb + (j / 2 + 1) * (j + 1);
-            for (int jju = jb; jju < jend; ++jju) {
+            for (int jju = jb; jju < jend; ++jju) {  // sum the lanes and zero them for the next point
               T ar = 0, ai = 0;
-              for (int l = 0; l < W; ++l) { ar += acr[jju * W + l]; ai += aci[jju * W + l]; }
+              for (int l = 0; l < W; ++l) {
+                ar += acr[jju * W + l];
+                ai += aci[jju * W + l];
+                acr[jju * W + l] = 0;
+                aci[jju * W + l] = 0;
+              }
               utr[jju * P + p] += ar;
               uti[jju * P + p] += ai;
             }
