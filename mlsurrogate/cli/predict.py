@@ -34,6 +34,9 @@ def add_arguments(p):
                    help="expert: half-width (eV) of the energy window kept per point for the density, around "
                         "the Fermi level estimated from the first descriptor pass (default: max(2 spacings, "
                         "0.25 eV)); if the final Fermi level falls outside, the sweep is redone")
+    p.add_argument("--descriptors", choices=["lammps", "native"], default="native",
+                   help="descriptor backend: our compiled kernel (default; LAMMPS' values to ~1e-14, several "
+                        "times faster) or LAMMPS compute sna/grid (the reference)")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
     p.add_argument("--no-energy", action="store_true",
                    help="skip the total energy (Hartree, XC, Ewald need the model's UPF pseudopotentials)")
@@ -83,7 +86,8 @@ def run(args, comm):
                                   parse_assignments(args.pseudo, "--pseudo"), args.ecutrho)
     options = PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
                              max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
-                             dtype=args.precision, window_halfwidth_ev=args.density_window)
+                             dtype=args.precision, window_halfwidth_ev=args.density_window,
+                             descriptors=args.descriptors)
     pred = predict(comm, atoms, model, options)
     energy = {}
     if energy_plan is not None:

@@ -1,0 +1,599 @@
+// Native bispectrum (SNAP) descriptors on a real-space grid: the values of LAMMPS `compute sna/grid`,
+// computed batch-wise with the grid points of a batch in SIMD lanes, and a cell list for neighbours.
+//
+// Semantics (as LAMMPS ComputeSNAGrid + SNA, re-derived, not copied):
+//  * the grid point is a central "atom" of type 1 with a self term wself = 1 on the diagonal of U_j;
+//  * atom j is a neighbour when 1e-20 < |r|^2 < (2 rcutfac radius_j)^2, r = x_point - x_atom;
+//  * U_j of each neighbour by the Cayley-Klein recursion, weight w_j * fc(r) (fc = 1 if switchflag 0);
+//  * B(j1,j2,j) for j >= j1 (the LAMMPS idxb ordering), B = 2 sum_{mb <= j/2} Re(conj(U) Z),
+//    middle column of even j with weight 1/2; bzeroflag subtracts j+1 (twice-j convention).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+using darray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using iarray = py::array_t<int, py::array::c_style | py::array::forcecast>;
+
+namespace {
+
+// Lanes, as two 512-bit vectors of points (Z/B kernel) and one of neighbours (U recursion):
+// float64 16 points / 8 neighbours, float32 32 / 16.
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<double> { static constexpr int P = 16, W = 8; };
+template <>
+struct Lanes<float> { static constexpr int P = 32, W = 16; };
+
+struct ZTerm {          // one element z(j1,j2,j; ma,mb) and its weight in B
+  int ma1min, ma2max, na, mb1min, mb2max, nb, cg, jju1, jju2, jju;
+  double wb;            // 1 (full) or 0.5 (middle element of an even j)
+};
+
+struct Triple {
+  int j1, j2, j, zbegin, zend;
+};
+
+double factorial(int n) {
+  double f = 1.0;
+  for (int i = 2; i <= n; ++i) f *= i;
+  return f;
+}
+
+double deltacg(int j1, int j2, int j) {
+  double s = factorial((j1 + j2 + j) / 2 + 1);
+  return std::sqrt(factorial((j1 + j2 - j) / 2) * factorial((j1 - j2 + j) / 2) *
+                   factorial((-j1 + j2 + j) / 2) / s);
+}
+
+class SnapGrid {
+ public:
+  SnapGrid(int twojmax, double rfac0, double rmin0, int switchflag, int bzeroflag)
+      : tj_(twojmax), rfac0_(rfac0), rmin0_(rmin0), switch_(switchflag), bzero_(bzeroflag) {
+    if (twojmax < 0 || twojmax > 24) throw std::invalid_argument("twojmax must be in 0..24");
+    const int jdim = tj_ + 1;
+    idxu_block_.resize(jdim);
+    int n = 0;
+    for (int j = 0; j <= tj_; ++j) { idxu_block_[j] = n; n += (j + 1) * (j + 1); }
+    idxu_max_ = n;
+    rootpq_.assign((jdim + 1) * (jdim + 1), 0.0);
+    for (int p = 1; p <= jdim; ++p)
+      for (int q = 1; q <= jdim; ++q) rootpq_[p * (jdim + 1) + q] = std::sqrt(double(p) / q);
+    // Clebsch-Gordan coefficients, block (j1, j2, j) with j2 <= j1, rows m1, columns m2
+    idxcg_block_.assign(jdim * jdim * jdim, -1);
+    for (int j1 = 0; j1 <= tj_; ++j1)
+      for (int j2 = 0; j2 <= j1; ++j2)
+        for (int j = j1 - j2; j <= std::min(tj_, j1 + j2); j += 2) {
+          idxcg_block_[(j1 * jdim + j2) * jdim + j] = int(cg_.size());
+          for (int m1 = 0; m1 <= j1; ++m1) {
+            const int aa2 = 2 * m1 - j1;
+            for (int m2 = 0; m2 <= j2; ++m2) {
+              const int bb2 = 2 * m2 - j2;
+              const int m = (aa2 + bb2 + j) / 2;
+              if (m < 0 || m > j) { cg_.push_back(0.0); continue; }
+              double sum = 0.0;
+              const int zlo = std::max(0, std::max(-(j - j2 + aa2) / 2, -(j - j1 - bb2) / 2));
+              const int zhi = std::min((j1 + j2 - j) / 2, std::min((j1 - aa2) / 2, (j2 + bb2) / 2));
+              for (int z = zlo; z <= zhi; ++z) {
+                const double sgn = (z % 2) ? -1.0 : 1.0;
+                sum += sgn / (factorial(z) * factorial((j1 + j2 - j) / 2 - z) * factorial((j1 - aa2) / 2 - z) *
+                              factorial((j2 + bb2) / 2 - z) * factorial((j - j2 + aa2) / 2 + z) *
+                              factorial((j - j1 - bb2) / 2 + z));
+              }
+              const int cc2 = 2 * m - j;
+              const double sf = std::sqrt(factorial((j1 + aa2) / 2) * factorial((j1 - aa2) / 2) *
+                                          factorial((j2 + bb2) / 2) * factorial((j2 - bb2) / 2) *
+                                          factorial((j + cc2) / 2) * factorial((j - cc2) / 2) * (j + 1));
+              cg_.push_back(sum * deltacg(j1, j2, j) * sf);
+            }
+          }
+        }
+    // triples in LAMMPS idxb order, and the z elements each one needs (half plane mb <= j/2)
+    for (int j1 = 0; j1 <= tj_; ++j1)
+      for (int j2 = 0; j2 <= j1; ++j2)
+        for (int j = j1 - j2; j <= std::min(tj_, j1 + j2); j += 2) {
+          if (j < j1) continue;
+          Triple t{j1, j2, j, int(zterms_.size()), 0};
+          for (int mb = 0; 2 * mb <= j; ++mb)
+            for (int ma = 0; ma <= j; ++ma) {
+              double wb = 1.0;
+              if (2 * mb == j) {
+                if (ma > mb) continue;
+                if (ma == mb) wb = 0.5;
+              }
+              ZTerm z;
+              z.ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
+              z.ma2max = (2 * ma - j - (2 * z.ma1min - j1) + j2) / 2;
+              z.na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - z.ma1min + 1;
+              z.mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
+              z.mb2max = (2 * mb - j - (2 * z.mb1min - j1) + j2) / 2;
+              z.nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - z.mb1min + 1;
+              z.cg = idxcg_block_[(j1 * jdim + j2) * jdim + j];
+              z.jju1 = idxu_block_[j1] + (j1 + 1) * z.mb1min;
+              z.jju2 = idxu_block_[j2] + (j2 + 1) * z.mb2max;
+              z.jju = idxu_block_[j] + (j + 1) * mb + ma;
+              z.wb = wb;
+              zterms_.push_back(z);
+            }
+          t.zend = int(zterms_.size());
+          triples_.push_back(t);
+        }
+  }
+
+  int ncoeff() const { return int(triples_.size()); }
+  int twojmax() const { return tj_; }
+
+  // Floating-point operations per grid point with `nneigh` neighbours: the work this code does, and
+  // (lammps = true) the work of LAMMPS' SNA::compute_ui/zi/bi for the same point, counted alike
+  // (a*b+c = 2; U recursion 20 per (ma, mb) of rows mb <= j/2; sums 4 per complex element; Z 10 per
+  // inner term + 4 per outer term; B 5 per element).
+  double flops_per_point(double nneigh, bool lammps = false) const {
+    double u = 0.0, acc = 0.0;
+    for (int j = 1; j <= tj_; ++j) {
+      const int rows = j / 2 + 1;
+      u += rows * j * 20.0;
+      acc += (lammps ? (j + 1) : rows) * (j + 1) * 4.0;
+    }
+    double z = 0.0;
+    if (!lammps) {
+      for (const ZTerm& t : zterms_) z += std::max(0, t.nb) * (std::max(0, t.na) * 10.0 + 4.0) + 5.0;
+    } else {
+      for (int j1 = 0; j1 <= tj_; ++j1)
+        for (int j2 = 0; j2 <= j1; ++j2)
+          for (int j = j1 - j2; j <= std::min(tj_, j1 + j2); j += 2)
+            for (int mb = 0; 2 * mb <= j; ++mb)
+              for (int ma = 0; ma <= j; ++ma) {
+                const int ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
+                const int na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - ma1min + 1;
+                const int mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
+                const int nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - mb1min + 1;
+                z += std::max(0, nb) * (std::max(0, na) * 10.0 + 4.0) + (j >= j1 ? 5.0 : 0.0);
+              }
+    }
+    return nneigh * (u + acc + 30.0) + z;
+  }
+
+  py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
+                    double rcutfac, darray points_in, int nthreads, bool single) const;
+
+ private:
+  struct Job;
+  template <typename T>
+  void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
+                    T* buf, T* acr, T* aci) const;
+  template <typename T>
+  void zb_batch(const T* utr, const T* uti, T* b) const;
+  template <typename T>
+  void run(const Job& job, double* outp, double* times, long long* nneigh_total) const;
+
+  int tj_;
+  double rfac0_, rmin0_;
+  int switch_, bzero_;
+  int idxu_max_ = 0;
+  std::vector<int> idxu_block_, idxcg_block_;
+  std::vector<double> rootpq_, cg_;
+  std::vector<ZTerm> zterms_;
+  std::vector<Triple> triples_;
+};
+
+// Adds s_l * U_j(r_l) of W neighbours, rows mb <= j/2, to the lane accumulators acr/aci [idxu_max][W].
+// U is built layer by layer (Cayley-Klein recursion) in two small layer buffers that stay in L1;
+// buf holds 4 * (twojmax+1)^2 * W doubles.
+template <typename T>
+void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut,
+                            const double* sd, T* buf, T* acr, T* aci) const {
+  constexpr int W = Lanes<T>::W;
+  T ar[W], ai[W], br[W], bi[W], s[W];
+  for (int l = 0; l < W; ++l) {
+    s[l] = T(sd[l]);
+    const double r = std::sqrt(rx[l] * rx[l] + ry[l] * ry[l] + rz[l] * rz[l]);
+    const double theta0 = (r - rmin0_) * rfac0_ * M_PI / (rcut[l] - rmin0_);
+    const double z0 = r / std::tan(theta0);
+    const double r0inv = 1.0 / std::sqrt(r * r + z0 * z0);
+    ar[l] = T(r0inv * z0);
+    ai[l] = T(-r0inv * rz[l]);
+    br[l] = T(r0inv * ry[l]);
+    bi[l] = T(-r0inv * rx[l]);
+  }
+  const int L = (tj_ + 1) * (tj_ + 1) * W;
+  T *pr = buf, *pi = buf + L, *cr = buf + 2 * L, *ci = buf + 3 * L;
+  const int jdim1 = tj_ + 2;
+#pragma omp simd
+  for (int l = 0; l < W; ++l) { pr[l] = 1.0; pi[l] = 0.0; acr[l] += s[l]; }
+  for (int j = 1; j <= tj_; ++j) {
+    // row mb of layer j from row mb of layer j-1; element ma gets an a-term from (ma, mb) and a
+    // b-term from (ma-1, mb) of the previous layer, carried in registers (k) from one ma to the next.
+    // Each finished element is added to the sums at once (s * u), while it is in a register.
+    for (int mb = 0; 2 * mb <= j; ++mb) {
+      T* yr = cr + mb * (j + 1) * W;
+      T* yi = ci + mb * (j + 1) * W;
+      T* tr = acr + (idxu_block_[j] + mb * (j + 1)) * W;
+      T* ti = aci + (idxu_block_[j] + mb * (j + 1)) * W;
+      const T* qr = pr + mb * j * W;
+      const T* qi = pi + mb * j * W;
+      T kr[W], ki[W];
+#pragma omp simd
+      for (int l = 0; l < W; ++l) { kr[l] = 0; ki[l] = 0; }
+      for (int ma = 0; ma < j; ++ma) {
+        const T rpq = T(rootpq_[(j - ma) * jdim1 + (j - mb)]);
+        const T rpq2 = T(rootpq_[(ma + 1) * jdim1 + (j - mb)]);
+        const T* xr = qr + ma * W;
+        const T* xi = qi + ma * W;
+#pragma omp simd
+        for (int l = 0; l < W; ++l) {
+          const T vr = kr[l] + rpq * (ar[l] * xr[l] + ai[l] * xi[l]);
+          const T vi = ki[l] + rpq * (ar[l] * xi[l] - ai[l] * xr[l]);
+          kr[l] = -rpq2 * (br[l] * xr[l] + bi[l] * xi[l]);
+          ki[l] = -rpq2 * (br[l] * xi[l] - bi[l] * xr[l]);
+          yr[ma * W + l] = vr;
+          yi[ma * W + l] = vi;
+          tr[ma * W + l] += s[l] * vr;
+          ti[ma * W + l] += s[l] * vi;
+        }
+      }
+#pragma omp simd
+      for (int l = 0; l < W; ++l) {
+        yr[j * W + l] = kr[l];
+        yi[j * W + l] = ki[l];
+        tr[j * W + l] += s[l] * kr[l];
+        ti[j * W + l] += s[l] * ki[l];
+      }
+    }
+    // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror
+    // of row (j-1)/2: u[j-ma][j-mb] = (-1)^(ma-mb) conj(u[ma][mb])
+    if (j % 2 == 1 && j < tj_) {
+      const int mb = (j - 1) / 2;
+      for (int ma = 0; ma <= j; ++ma) {
+        const T sg = ((ma - mb) % 2 == 0) ? T(1) : T(-1);
+        const T* sr = cr + (mb * (j + 1) + ma) * W;
+        const T* si = ci + (mb * (j + 1) + ma) * W;
+        T* dr = cr + ((j - mb) * (j + 1) + j - ma) * W;
+        T* di = ci + ((j - mb) * (j + 1) + j - ma) * W;
+#pragma omp simd
+        for (int l = 0; l < W; ++l) { dr[l] = sg * sr[l]; di[l] = -sg * si[l]; }
+      }
+    }
+    std::swap(pr, cr);
+    std::swap(pi, ci);
+  }
+}
+
+// B of P points from their U totals utr/uti [idxu_max][P]; b is [ncoeff][P].
+template <typename T>
+void SnapGrid::zb_batch(const T* utr, const T* uti, T* b) const {
+  constexpr int P = Lanes<T>::P;
+  for (size_t it = 0; it < triples_.size(); ++it) {
+    const Triple& t = triples_[it];
+    const int j2 = t.j2;
+    T sum[P] = {0};
+    for (int iz = t.zbegin; iz < t.zend; ++iz) {
+      const ZTerm& z = zterms_[iz];
+      const double* cgb = cg_.data() + z.cg;
+      T zr[P] = {0}, zi[P] = {0};
+      int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
+      for (int ib = 0; ib < z.nb; ++ib) {
+        T sr[P] = {0}, si[P] = {0};
+        int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
+        for (int ia = 0; ia < z.na; ++ia) {
+          const T c = T(cgb[icga]);
+          const T* u1r = utr + (jju1 + ma1) * P;
+          const T* u1i = uti + (jju1 + ma1) * P;
+          const T* u2r = utr + (jju2 + ma2) * P;
+          const T* u2i = uti + (jju2 + ma2) * P;
+#pragma omp simd
+          for (int l = 0; l < P; ++l) {
+            sr[l] += c * (u1r[l] * u2r[l] - u1i[l] * u2i[l]);
+            si[l] += c * (u1r[l] * u2i[l] + u1i[l] * u2r[l]);
+          }
+          ++ma1;
+          --ma2;
+          icga += j2;
+        }
+        const T c = T(cgb[icgb]);
+#pragma omp simd
+        for (int l = 0; l < P; ++l) { zr[l] += c * sr[l]; zi[l] += c * si[l]; }
+        jju1 += t.j1 + 1;
+        jju2 -= j2 + 1;
+        icgb += j2;
+      }
+      const T* ur = utr + z.jju * P;
+      const T* ui = uti + z.jju * P;
+      const T wb = T(z.wb);
+#pragma omp simd
+      for (int l = 0; l < P; ++l) sum[l] += wb * (ur[l] * zr[l] + ui[l] * zi[l]);
+    }
+    const T shift = bzero_ ? T(t.j + 1) : T(0);
+    for (int l = 0; l < P; ++l) b[it * P + l] = T(2) * sum[l] - shift;
+  }
+}
+
+struct CellList {
+  int nb[3];
+  double width[3];
+  std::vector<int> start;     // bin -> first atom (sorted order), size nbins + 1
+  std::vector<double> x;      // sorted atoms, Cartesian of the wrapped position, [n][3]
+  std::vector<int> type;
+};
+
+inline int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+struct SnapGrid::Job {
+  const double* h;
+  const CellList* cl;
+  double rcmax;
+  const double *rcut, *rcutsq, *wj, *pts;
+  int npts, K, nthreads;
+};
+
+// Descriptors of job.pts into outp [npts][K], arithmetic in T; times = thread-seconds of
+// (neighbours, U, Z+B).
+template <typename T>
+void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneigh_total) const {
+  constexpr int P = Lanes<T>::P, W = Lanes<T>::W;
+  const double* h = job.h;
+  const CellList& cl = *job.cl;
+  const double rcmax = job.rcmax;
+  const double *rcut = job.rcut, *rcutsq = job.rcutsq, *wj = job.wj, *pts = job.pts;
+  const int npts = job.npts, K = job.K, nthreads = job.nthreads;
+  const int nbatch = (npts + P - 1) / P;
+  double t_neigh = 0.0, t_u = 0.0, t_zb = 0.0;
+  long long nneigh = 0;
+  const int iu = idxu_max_;
+
+  {
+#ifdef _OPENMP
+    const int nth = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel num_threads(nth) reduction(+ : t_neigh, t_u, t_zb, nneigh)
+#endif
+    {
+      std::vector<T> utr(iu * P), uti(iu * P), acr(iu * W), aci(iu * W), bb(K * P);
+      std::vector<T> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W);
+      std::vector<double> nx, ny, nz, nrc, nsf;
+      using clk = std::chrono::steady_clock;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 4)
+#endif
+      for (int ib = 0; ib < nbatch; ++ib) {
+        const int p0 = ib * P;
+        const int np = std::min(P, npts - p0);
+        std::fill(utr.begin(), utr.end(), T(0));
+        std::fill(uti.begin(), uti.end(), T(0));
+        for (int p = 0; p < P; ++p) {
+          auto ta = clk::now();
+          // grid point p (padding lanes repeat the last point and are discarded)
+          const double* f = pts + 3 * (p0 + std::min(p, np - 1));
+          double xp[3];
+          for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
+          nx.clear(); ny.clear(); nz.clear(); nrc.clear(); nsf.clear();
+          int lo[3], hi[3];
+          for (int a = 0; a < 3; ++a) {
+            const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
+            lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
+            hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
+          }
+          for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
+            const int w0 = floordiv(b0, cl.nb[0]);
+            const int c0 = b0 - w0 * cl.nb[0];
+            for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
+              const int w1 = floordiv(b1, cl.nb[1]);
+              const int c1 = b1 - w1 * cl.nb[1];
+              for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
+                const int w2 = floordiv(b2, cl.nb[2]);
+                const int c2 = b2 - w2 * cl.nb[2];
+                double sh[3];
+                for (int c = 0; c < 3; ++c) sh[c] = w0 * h[c] + w1 * h[3 + c] + w2 * h[6 + c];
+                const int bin = (c0 * cl.nb[1] + c1) * cl.nb[2] + c2;
+                for (int k = cl.start[bin]; k < cl.start[bin + 1]; ++k) {
+                  const double dx = xp[0] - (cl.x[3 * k] + sh[0]);
+                  const double dy = xp[1] - (cl.x[3 * k + 1] + sh[1]);
+                  const double dz = xp[2] - (cl.x[3 * k + 2] + sh[2]);
+                  const double rsq = dx * dx + dy * dy + dz * dz;
+                  const int t = cl.type[k];
+                  if (rsq < rcutsq[t] && rsq > 1e-20) {
+                    const double r = std::sqrt(rsq);
+                    double sfac = 1.0;
+                    if (switch_ && r > rmin0_) {
+                      sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
+                    }
+                    nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
+                    nsf.push_back(sfac * wj[t]);
+                  }
+                }
+              }
+            }
+          }
+          const int nn = int(nx.size());
+          if (p < np) nneigh += nn;
+          while (nx.size() % W) {   // zero-weight padding
+            nx.push_back(rmin0_ + 1.0); ny.push_back(0.0); nz.push_back(0.0); nrc.push_back(rmin0_ + 2.0);
+            nsf.push_back(0.0);
+          }
+          auto tb = clk::now();
+          t_neigh += std::chrono::duration<double>(tb - ta).count();
+          // U totals of point p: self term + sum over neighbours, rows mb <= j/2
+          for (int j = 0; j <= tj_; ++j) {
+            const int jju = idxu_block_[j];
+            for (int ma = 0; ma <= j; ++ma) utr[(jju + ma * (j + 1) + ma) * P + p] = T(1);
+          }
+          for (size_t c = 0; c < nx.size(); c += W)
+            u_accumulate<T>(&nx[c], &ny[c], &nz[c], &nrc[c], &nsf[c], ubuf.data(), acr.data(), aci.data());
+          for (int j = 0; j <= tj_; ++j) {
+            const int jb = idxu_block_[j];
+            const int jend = jb + (j / 2 + 1) * (j + 1);
+            for (int jju = jb; jju < jend; ++jju) {  // sum the lanes and zero them for the next point
+              T ar = 0, ai = 0;
+              for (int l = 0; l < W; ++l) {
+                ar += acr[jju * W + l];
+                ai += aci[jju * W + l];
+                acr[jju * W + l] = 0;
+                aci[jju * W + l] = 0;
+              }
+              utr[jju * P + p] += ar;
+              uti[jju * P + p] += ai;
+            }
+          }
+          // the other half of U by symmetry
+          for (int j = 0; j <= tj_; ++j) {
+            int jju = idxu_block_[j];
+            int jjup = jju + (j + 1) * (j + 1) - 1;
+            int mbpar = 1;
+            for (int mb = 0; 2 * mb <= j; ++mb) {
+              int mapar = mbpar;
+              for (int ma = 0; ma <= j; ++ma) {
+                const T sr = utr[jju * P + p], si = uti[jju * P + p];
+                utr[jjup * P + p] = mapar == 1 ? sr : -sr;
+                uti[jjup * P + p] = mapar == 1 ? -si : si;
+                mapar = -mapar;
+                ++jju;
+                --jjup;
+              }
+              mbpar = -mbpar;
+            }
+          }
+          t_u += std::chrono::duration<double>(clk::now() - tb).count();
+        }
+        auto tc = clk::now();
+        zb_batch<T>(utr.data(), uti.data(), bb.data());
+        for (int p = 0; p < np; ++p)
+          for (int k = 0; k < K; ++k) outp[(size_t)(p0 + p) * K + k] = double(bb[k * P + p]);
+        t_zb += std::chrono::duration<double>(clk::now() - tc).count();
+      }
+    }
+  }
+  times[0] += t_neigh;
+  times[1] += t_u;
+  times[2] += t_zb;
+  *nneigh_total += nneigh;
+}
+
+py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
+                            darray weights_in, double rcutfac, darray points_in, int nthreads,
+                            bool single) const {
+  if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
+    throw std::invalid_argument("cell must be (3, 3)");
+  if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
+  if (points_in.ndim() != 2 || points_in.shape(1) != 3) throw std::invalid_argument("points must be (m, 3)");
+  const int natoms = int(frac_in.shape(0));
+  if (types_in.ndim() != 1 || types_in.shape(0) != natoms) throw std::invalid_argument("types must be (n,)");
+  const int ntypes = int(radii_in.size());
+  if (weights_in.size() != ntypes) throw std::invalid_argument("radii and weights differ in length");
+  const double* h = cell_in.data();
+  const double* fr = frac_in.data();
+  const int* ty = types_in.data();
+  std::vector<double> rcut(ntypes), rcutsq(ntypes), wj(weights_in.data(), weights_in.data() + ntypes);
+  double rcmax = 0.0;
+  for (int t = 0; t < ntypes; ++t) {
+    rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
+    rcutsq[t] = rcut[t] * rcut[t];
+    rcmax = std::max(rcmax, rcut[t]);
+  }
+  for (int i = 0; i < natoms; ++i)
+    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
+  const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
+                     h[2] * (h[3] * h[7] - h[4] * h[6]);
+  if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
+
+  // ---- cell list over fractional space: bins at least rcmax/2 wide (perpendicular widths)
+  auto t0 = std::chrono::steady_clock::now();
+  CellList cl;
+  for (int a = 0; a < 3; ++a) {
+    const double* u = h + 3 * ((a + 1) % 3);
+    const double* v = h + 3 * ((a + 2) % 3);
+    const double c0 = u[1] * v[2] - u[2] * v[1], c1 = u[2] * v[0] - u[0] * v[2], c2 = u[0] * v[1] - u[1] * v[0];
+    cl.width[a] = std::fabs(vol) / std::sqrt(c0 * c0 + c1 * c1 + c2 * c2);
+    cl.nb[a] = std::max(1, std::min(1024, int(std::floor(2.0 * cl.width[a] / std::max(rcmax, 1e-300)))));
+  }
+  // at most ~4 bins per atom (a long thin cell must not allocate a huge empty grid)
+  while ((long long)cl.nb[0] * cl.nb[1] * cl.nb[2] > 4LL * natoms + 27) {
+    int a = 0;
+    for (int b = 1; b < 3; ++b)
+      if (cl.nb[b] > cl.nb[a]) a = b;
+    cl.nb[a] = std::max(1, cl.nb[a] / 2);
+  }
+  const int nbins = cl.nb[0] * cl.nb[1] * cl.nb[2];
+  std::vector<int> bin_of(natoms), count(nbins + 1, 0);
+  std::vector<double> wrapped(3 * natoms);
+  for (int i = 0; i < natoms; ++i) {
+    int bidx[3];
+    for (int a = 0; a < 3; ++a) {
+      double f = fr[3 * i + a] - std::floor(fr[3 * i + a]);
+      if (f >= 1.0) f = 0.0;
+      wrapped[3 * i + a] = f;
+      bidx[a] = std::min(cl.nb[a] - 1, int(f * cl.nb[a]));
+    }
+    bin_of[i] = (bidx[0] * cl.nb[1] + bidx[1]) * cl.nb[2] + bidx[2];
+    ++count[bin_of[i] + 1];
+  }
+  cl.start.assign(nbins + 1, 0);
+  for (int b = 0; b < nbins; ++b) cl.start[b + 1] = cl.start[b] + count[b + 1];
+  cl.x.resize(3 * natoms);
+  cl.type.resize(natoms);
+  {
+    std::vector<int> fill(cl.start.begin(), cl.start.end() - 1);
+    for (int i = 0; i < natoms; ++i) {
+      const int k = fill[bin_of[i]]++;
+      const double* f = &wrapped[3 * i];
+      for (int c = 0; c < 3; ++c) cl.x[3 * k + c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
+      cl.type[k] = ty[i];
+    }
+  }
+  const double t_build = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  const int npts = int(points_in.shape(0));
+  const int K = ncoeff();
+  py::array_t<double> out({npts, K});
+  Job job{h, &cl, rcmax, rcut.data(), rcutsq.data(), wj.data(), points_in.data(), npts, K, nthreads};
+  double times[3] = {0.0, 0.0, 0.0};
+  long long nneigh_total = 0;
+  {
+    py::gil_scoped_release release;
+    if (single)
+      run<float>(job, out.mutable_data(), times, &nneigh_total);
+    else
+      run<double>(job, out.mutable_data(), times, &nneigh_total);
+  }
+  const double t_neigh = times[0], t_u = times[1], t_zb = times[2];
+  py::dict timings;
+  timings["cell_list"] = t_build;
+  timings["neighbours"] = t_neigh;
+  timings["u"] = t_u;
+  timings["zb"] = t_zb;
+  timings["neighbours_total"] = double(nneigh_total);
+  return py::make_tuple(out, timings);
+}
+
+}  // namespace
+
+#ifndef SNAPGRID_MODULE
+#define SNAPGRID_MODULE _snapgrid
+#endif
+
+PYBIND11_MODULE(SNAPGRID_MODULE, m) {
+  m.doc() = "Bispectrum (SNAP) descriptors on grid points, LAMMPS sna/grid semantics (float64).";
+  py::class_<SnapGrid>(m, "SnapGrid")
+      .def(py::init<int, double, double, int, int>(), py::arg("twojmax"), py::arg("rfac0"), py::arg("rmin0"),
+           py::arg("switchflag"), py::arg("bzeroflag"))
+      .def_property_readonly("ncoeff", &SnapGrid::ncoeff)
+      .def_property_readonly("twojmax", &SnapGrid::twojmax)
+      .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)
+      .def("compute", &SnapGrid::compute, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
+           py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
+           py::arg("single") = false,
+           "Descriptors (m, K) of fractional points (m, 3), returned as float64; arithmetic in float64, or "
+           "float32 with single=True. Returns (array, timings dict).");
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+}
