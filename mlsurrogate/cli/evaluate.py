@@ -46,6 +46,10 @@ def _options(args):
         raise InputError("give either --density or --ldos, not both")
     if args.ldos and (args.energy_grid is None or args.temperature is None):
         raise InputError("--ldos needs --energy-grid OFFSET_EV SPACING_EV COUNT and --temperature K")
+    if args.ldos and (args.temperature <= 0 or args.energy_grid[1] <= 0 or args.energy_grid[2] < 2
+                      or args.energy_grid[2] != int(args.energy_grid[2])):
+        raise InputError("--temperature must be positive and --energy-grid needs SPACING_EV > 0 and an integer "
+                         "COUNT >= 2")
     have_density = bool(args.density or args.ldos)
     if args.terms is None:
         terms = TERMS if have_density else ("ewald",)
