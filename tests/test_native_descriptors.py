@@ -1,9 +1,13 @@
 """Native descriptors (``--descriptors native``) against live LAMMPS ``sna/grid`` runs.
 
-Error measure (the 1e-10 contract): per component k, max over points of |native - lammps| divided by
-max over points of |lammps_k| ("column-normwise"). Elementwise relative errors are also bounded, with
-the denominator floored at 1e-3 of the column scale: a few components are sums that cancel to 1e-5 of
-their terms, where LAMMPS' own float64 rounding (not ours) sets the elementwise agreement.
+Error measures: the 1e-10 contract is strict and elementwise, max over all points and components of
+|native - lammps| / |lammps| with no floor on the denominator; the column-normwise error (per component
+k, max over points of |native - lammps| divided by max over points of |lammps_k|) must be below 1e-12.
+A few components are sums that cancel to 1e-5 of their terms; they are sensitive to the last bit of
+every position, so the native kernel rounds the geometry exactly as LAMMPS does (rotated cell, lamda
+coordinates, images step by step, grid points as i * (1/n)) and U without fused multiply-adds. What is
+left on those components is LAMMPS' own rounding (its sequential sum over neighbours): for Be2 snapshot
+1, LAMMPS is 5.0e-11 strict from the exact value where we are within 1e-11.
 """
 import json
 
@@ -32,25 +36,28 @@ def field(comm, atoms, params, grid, backend, max_points=10**7):
 
 
 def errors(got, ref):
-    """(column-normwise, floored elementwise) maximum relative error."""
+    """(column-normwise, strict elementwise) maximum relative error; strict has no denominator floor."""
     scale = np.abs(ref).reshape(-1, ref.shape[-1]).max(axis=0)
     diff = np.abs(got - ref)
-    return float((diff / scale).max()), float((diff / np.maximum(np.abs(ref), 1e-3 * scale)).max())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        strict = np.where(diff == 0, 0.0, diff / np.abs(ref))
+    return float((diff / scale).max()), float(strict.max())
 
 
 def assert_equal_to_lammps(comm, atoms, params, grid, **kw):
     ref, _ = field(comm, atoms, params, grid, "lammps")
     got, plan = field(comm, atoms, params, grid, "native", **kw)
-    normwise, elementwise = errors(got, ref)
-    print(f"normwise {normwise:.2e} elementwise {elementwise:.2e}")
-    assert normwise < 1e-12 and elementwise < 1e-10
+    normwise, strict = errors(got, ref)
+    print(f"normwise {normwise:.2e} strict elementwise {strict:.2e}")
+    assert normwise < 1e-12 and strict < 1e-10
     return got, plan
 
 
-def test_be2_settings_equal_lammps(comm, be2):
+@pytest.mark.parametrize("snapshot", [0, 1])
+def test_be2_settings_equal_lammps(comm, be2, snapshot):
     """twojmax 10, switchflag 1, bzeroflag 0, radius 0.5, weight 1 (the Be2 model settings)."""
-    got, _ = assert_equal_to_lammps(comm, ase.io.read(SNAP0), BispectrumParams(), (18, 18, 27))
-    ref = np.load(BE2 / "Be_snapshot0.in.npy")[..., 3:].astype(np.float64)  # float32 file
+    got, _ = assert_equal_to_lammps(comm, ase.io.read((SNAP0, SNAP1)[snapshot]), BispectrumParams(), (18, 18, 27))
+    ref = np.load(BE2 / f"Be_snapshot{snapshot}.in.npy")[..., 3:].astype(np.float64)  # float32 file
     assert np.max(np.abs(got - ref) / np.abs(ref).max(axis=(0, 1, 2))) < 1e-6
 
 
@@ -152,8 +159,9 @@ def test_cli_two_ranks_native_equals_lammps(tmp_path, be2):
     f32 = np.load(tmp_path / "f" / "descriptors.npy")
     assert got.shape == ref.shape == (9, 10, 12, 30) and got.dtype == np.float64 and got.flags.c_contiguous
     assert f32.dtype == np.float32 and f32.shape == got.shape
-    normwise, elementwise = errors(got, ref)
-    assert normwise < 1e-12 and elementwise < 1e-10
+    normwise, strict = errors(got, ref)
+    print(f"normwise {normwise:.2e} strict elementwise {strict:.2e}")
+    assert normwise < 1e-12 and strict < 1e-10
     assert errors(f32.astype(np.float64), ref)[0] < 2e-5  # float32 arithmetic (native)
     res = json.loads((tmp_path / "n" / "results.json").read_text())
     assert res["backend"] == "native" and res["ranks"] == 2 and res["shape"] == [9, 10, 12, 30]

@@ -6,6 +6,11 @@ kernel (``src/snap_grid.cpp``) finds each grid point's neighbours, periodic imag
 cell list over fractional space, so the cost per point does not grow with the number of atoms. Each
 rank computes only the points of its own block; there is no communication at all.
 
+Values: float64, equal to LAMMPS strictly elementwise to < 1e-10 relative (max over points and
+components, no denominator floor; Be2 settings 1.3e-11 / 6.1e-11 for snapshots 0 / 1). For that the
+geometry is rounded as LAMMPS rounds it (:func:`lammps_geometry`, grid points at i * (1/n)): a few
+components cancel to 1e-5 of their terms and move by ~4e-11 relative per ulp of a position.
+
 Out: per pass, (global grid indices, descriptors (m, K) float64, dimensionless).
 """
 import importlib
@@ -17,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from .bispectrum import BispectrumParams
 
-__all__ = ["NativeGrid", "native_module", "block_pass_indices", "descriptor_backend"]
+__all__ = ["NativeGrid", "native_module", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -55,6 +60,47 @@ def native_module():
             errors.append(f"{name}: {exc}")
     raise InputError("the native descriptor kernel is not built (" + "; ".join(errors or ["no variant"]) +
                      "); reinstall with `make install`, or use --descriptors lammps")
+
+
+def lammps_geometry(cell, scaled_positions):
+    """The cell and fractional positions rounded as LAMMPS rounds them. Local.
+
+    The descriptors are invariant under rotation, but the few components that are sums cancelling to
+    1e-5 of their terms are sensitive to the last bit of every position (one ulp moves them by ~4e-11
+    relative). LAMMPS (``LammpsGrid``) gets the cell rotated into restricted triclinic form and the
+    Cartesian positions ``frac @ rotated``, converts them to its lamda (fractional) coordinates with
+    its inverse of h and wraps them into [0, 1); the kernel then builds periodic images and grid
+    points from these exactly as LAMMPS does. Returns (rotated cell (3, 3), lamda (n, 3)); a
+    left-handed cell (LAMMPS rejects it) is returned unrotated with the wrapped input fractions.
+    """
+    from .lammps_grid import lammps_cell
+    frac = np.ascontiguousarray(scaled_positions, dtype=np.float64)
+    if np.linalg.det(cell) <= 0:
+        return cell, frac
+    (lx, ly, lz, xy, xz, yz), rotated = lammps_cell(cell)
+    frac = np.mod(frac, 1.0)
+    frac[frac >= 1.0] = 0.0
+    x = frac @ rotated  # exactly what LammpsGrid hands to LAMMPS
+    # Domain::set_global_box, Domain::x2lamda and lamda2x (boxlo = 0), then Domain::pbc in lamda space.
+    # The positions go x -> lamda -> x -> lamda before LAMMPS builds ghosts (measured: after `run 0`
+    # its local atoms are lamda2x(x2lamda(lamda2x(x2lamda(x)))) to the bit).
+    hinv0, hinv1, hinv2 = 1.0 / lx, 1.0 / ly, 1.0 / lz
+    hinv3 = -yz / (ly * lz)
+    hinv4 = (yz * xy - ly * xz) / (lx * ly * lz)
+    hinv5 = -xy / (lx * ly)
+
+    def x2lamda(x):
+        return np.stack([hinv0 * x[:, 0] + hinv5 * x[:, 1] + hinv4 * x[:, 2],
+                         hinv1 * x[:, 1] + hinv3 * x[:, 2], hinv2 * x[:, 2]], axis=1)
+
+    def lamda2x(lam):
+        return np.stack([lx * lam[:, 0] + xy * lam[:, 1] + xz * lam[:, 2],
+                         ly * lam[:, 1] + yz * lam[:, 2], lz * lam[:, 2]], axis=1)
+
+    lam = x2lamda(lamda2x(x2lamda(x)))
+    lam = np.where(lam < 0.0, lam + 1.0, lam)
+    lam = np.where(lam >= 1.0, np.maximum(lam - 1.0, 0.0), lam)
+    return np.ascontiguousarray(rotated), np.ascontiguousarray(lam)
 
 
 def block_pass_indices(decomp, plan, offset):
@@ -112,8 +158,7 @@ class NativeGrid:
         cell = np.ascontiguousarray(cell, dtype=np.float64)
         if cell.shape != (3, 3) or not abs(np.linalg.det(cell)) > 1e-12:
             raise InputError("the cell is degenerate (zero volume)")
-        self._cell = cell
-        self._frac = np.ascontiguousarray(scaled_positions, dtype=np.float64)
+        self._cell, self._frac = lammps_geometry(cell, scaled_positions)
         self._types = np.ascontiguousarray(np.asarray(type_ids) - 1, dtype=np.int32)
         self._radii = np.array([params.radius(s) for s in species], dtype=np.float64)
         self._weights = np.array([params.weight(s) for s in species], dtype=np.float64)
@@ -123,7 +168,8 @@ class NativeGrid:
 
     def compute_points(self, indices):
         """Descriptors (m, K) float64 of global fine grid points ``indices`` (m, 3). Local."""
-        frac = np.asarray(indices, dtype=np.float64) / np.array(self._decomp.global_shape, dtype=np.float64)
+        # as LAMMPS' grid2x: index times the spacing 1/n (not index / n: the rounding differs)
+        frac = np.asarray(indices, dtype=np.float64) * (1.0 / np.array(self._decomp.global_shape, dtype=np.float64))
         desc, timings = self._kernel.compute(self._cell, self._frac, self._types, self._radii, self._weights,
                                              float(self._params.rcutfac), np.ascontiguousarray(frac),
                                              self.nthreads, self.precision == "float32")
