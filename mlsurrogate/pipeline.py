@@ -11,7 +11,7 @@ import numpy as np
 
 from .decomposition.grid import GridDecomposition
 from .decomposition.passes import plan_passes
-from .descriptors.native_grid import descriptor_backend
+from .descriptors.field import open_descriptors
 from .electronic.density import DensityAccumulator, plan_window
 from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
@@ -166,16 +166,13 @@ def predict(comm, atoms, model, options=PredictOptions()):
     dv = volume / decomp.global_size
     torch.set_num_threads(torch_threads_per_rank(comm))
     net = LdosNetwork(model, dtype=options.dtype, batch_size=options.batch_size)
-    type_of = {s: i + 1 for i, s in enumerate(model.species)}
     timer = _Timer()
     if comm.rank == 0:
         log.info("%d atoms, grid %dx%dx%d, %d ranks as %dx%dx%d, %d pass(es) of <= %d points per rank",
                  len(atoms), *grid, comm.size, *decomp.proc_grid, plan.n_passes,
                  -(-decomp.max_local_size() // plan.n_passes))
     recomputed = False
-    with descriptor_backend(options.descriptors)(comm) as backend:
-        backend.set_structure(cell, atoms.get_scaled_positions(wrap=True),
-                             [type_of[s] for s in atoms.get_chemical_symbols()], model.species, params, decomp)
+    with open_descriptors(comm, options.descriptors, atoms, model.species, params, decomp) as backend:
         window = None
         if plan.n_passes == 1 or not options.keep_density:
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)

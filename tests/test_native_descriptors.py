@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import BE2, SNAP0, SNAP1, run_cli
-from mlsurrogate.cli.descriptors import compute_descriptor_field
+from mlsurrogate.descriptors.field import compute_descriptor_field
 from mlsurrogate.decomposition.grid import GridDecomposition
 from mlsurrogate.decomposition.passes import plan_passes
 from mlsurrogate.descriptors.bispectrum import BispectrumParams

@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "compute_descriptor_field"]
+from .energy_options import parse_assignments
+
+__all__ = ["add_arguments", "run"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -48,21 +50,15 @@ def add_arguments(p):
 def _species_values(option, items, species):
     """{symbol: float} from SYMBOL=VALUE strings; InputError for malformed or unknown entries. Local."""
     from ..errors import InputError
-    values = {}
-    for item in items:
-        symbol, sep, text = item.partition("=")
-        try:
-            value = float(text) if sep else None
-        except ValueError:
-            value = None
-        if value is None or not np.isfinite(value):
-            raise InputError(f"--{option} {item!r}: expected SYMBOL=NUMBER, e.g. Be=0.5")
+    values = parse_assignments(items, f"--{option}", float, "NUMBER, e.g. Be=0.5")
+    for symbol, value in values.items():
+        if not np.isfinite(value):
+            raise InputError(f"--{option} {symbol}={value}: expected a finite number, e.g. Be=0.5")
         if symbol not in species:
-            raise InputError(f"--{option} {item!r}: species {symbol} is not in the structure "
+            raise InputError(f"--{option} {symbol}={value}: species {symbol} is not in the structure "
                              f"({', '.join(species)})")
         if option == "radius" and value <= 0:
-            raise InputError(f"--radius {item!r}: the radius must be positive")
-        values[symbol] = value
+            raise InputError(f"--radius {symbol}={value}: the radius must be positive")
     return values
 
 
@@ -81,51 +77,8 @@ def _params(args, species):
                             weights=_species_values("weight", args.weight, species))
 
 
-def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_pass, sink, precision="float64"):
-    """Descriptors of all grid points, pass by pass. Collective over ``comm``.
-
-    ``sink(indices (m, 3), descriptors (m, K))`` is called on rank 0 with every rank's points (one
-    pass of every rank at a time, so memory stays bounded). Returns (decomposition, plan, backend
-    object) after closing it.
-    """
-    from ..decomposition.grid import GridDecomposition
-    from ..decomposition.passes import plan_passes
-    from ..descriptors.native_grid import descriptor_backend
-    species = sorted(set(atoms.get_chemical_symbols()))
-    type_of = {s: i + 1 for i, s in enumerate(species)}
-    cell = atoms.cell.array
-    decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(species))
-    plan = plan_passes(decomp, max_points_per_pass)
-    options = {"precision": precision} if backend == "native" else {}
-    with descriptor_backend(backend)(comm, **options) as calc:
-        calc.set_structure(cell, atoms.get_scaled_positions(wrap=True),
-                           [type_of[s] for s in atoms.get_chemical_symbols()], species, params, decomp)
-        for offset in plan.offsets:
-            idx, desc = calc.compute_pass(plan, offset)
-            _gather_to_root(comm, np.ascontiguousarray(idx, dtype=np.int64),
-                            np.ascontiguousarray(desc, dtype=np.float64), sink)
-    return decomp, plan, calc
-
-
-def _gather_to_root(comm, idx, desc, sink):
-    """Hand every rank's (idx, desc) to ``sink`` on rank 0, as raw buffers (no pickling). Collective."""
-    counts = comm.gather(len(idx), root=0)
-    if comm.rank != 0:
-        if len(idx):
-            comm.Send(idx, dest=0, tag=1)
-            comm.Send(desc, dest=0, tag=2)
-        return
-    sink(idx, desc)
-    for rank in range(1, comm.size):
-        if counts[rank]:
-            part_idx = np.empty((counts[rank], 3), dtype=np.int64)
-            part_desc = np.empty((counts[rank], desc.shape[1]), dtype=np.float64)
-            comm.Recv(part_idx, source=rank, tag=1)
-            comm.Recv(part_desc, source=rank, tag=2)
-            sink(part_idx, part_desc)
-
-
 def run(args, comm):
+    from ..descriptors.field import compute_descriptor_field
     from ..errors import InputError
     from ..output.results import commit_file, prepare_output_dir, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes

@@ -13,8 +13,8 @@ def add_energy_arguments(p, pseudo_dir_default):
                    help="density cutoff in Ry (QE's ecutrho): the G-sphere |G|^2 <= ecutrho of the FFT terms")
 
 
-def parse_assignments(items, option, convert=str):
-    """{'Be': value} from ['Be=2', ...]; InputError names the bad item."""
+def parse_assignments(items, option, convert=str, expected="VALUE"):
+    """{'Be': value} from ['Be=2', ...]; InputError names the bad item and says ``SYMBOL={expected}``."""
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -23,7 +23,7 @@ def parse_assignments(items, option, convert=str):
                 raise ValueError
             out[key.strip()] = convert(value.strip())
         except ValueError:
-            raise InputError(f"{option} expects SYMBOL=VALUE, got {item!r}") from None
+            raise InputError(f"{option} {item!r}: expected SYMBOL={expected}") from None
     return out
 
 

@@ -81,22 +81,14 @@ def read_ldos_cubes(pattern, energy_grid):
 
 
 def grid_descriptors(comm, atoms, species, params, grid):
-    """Bispectrum descriptors (nx, ny, nz, K) float64 of ``atoms`` on ``grid`` with LAMMPS.
+    """Bispectrum descriptors (nx, ny, nz, K) float64 of ``atoms`` on ``grid`` with LAMMPS (the reference).
     Collective over ``comm``, which must have one rank (training runs as one process)."""
-    from ..decomposition.grid import GridDecomposition
-    from ..decomposition.passes import plan_passes
-    from ..descriptors.lammps_grid import LammpsGrid
-    cell = atoms.cell.array
-    decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(species))
-    plan = plan_passes(decomp, 1 << 22)
+    from ..descriptors.field import compute_descriptor_field
     out = np.full(tuple(grid) + (params.n_features,), np.nan)
-    type_of = {s: i + 1 for i, s in enumerate(species)}
-    with LammpsGrid(comm) as lammps:
-        lammps.set_structure(cell, atoms.get_scaled_positions(wrap=True),
-                             [type_of[s] for s in atoms.get_chemical_symbols()], species, params, decomp)
-        for offset in plan.offsets:
-            idx, desc = lammps.compute_pass(plan, offset)
-            out[idx[:, 0], idx[:, 1], idx[:, 2]] = desc
+
+    def sink(idx, desc):
+        out[idx[:, 0], idx[:, 1], idx[:, 2]] = desc
+    compute_descriptor_field(comm, atoms, params, tuple(grid), "lammps", 1 << 22, sink, species=list(species))
     return out
 
 
