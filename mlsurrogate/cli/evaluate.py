@@ -129,12 +129,12 @@ def _ldos_density(comm, pw, args, n_electrons, volume_a3):
 def run(args, comm):
     from ..energy.plane_waves import PlaneWaveGrid
     from ..energy.setup import discover_pseudopotentials, ecutrho_from_qe_file, energy_inputs, load_pseudopotentials
-    from ..energy.terms import energies_ev, energy_terms, ewald_grid, total_energy_ev
+    from ..energy.terms import energy_results, energy_terms, ewald_grid
     from ..errors import InputError
     from ..output.results import prepare_output_dir, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
     from ..structure.read import check_structure, read_structure
-    from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM, RYDBERG_EV
+    from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM
 
     t0 = time.perf_counter()
     terms = _options(args)
@@ -182,12 +182,8 @@ def run(args, comm):
     t3 = time.perf_counter()
     if "electrons" in terms_ry:
         results["number_of_electrons"] = terms_ry["electrons"]
-    results.update(energies_ev(terms_ry))
-    results.update(total_energy_ev(results.get("band_energy_eV"), results.get("entropy_contribution_eV"),
-                                   results, len(atoms)))
-    results["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
-    if "total_energy_eV" in results:
-        results["energies_Ry"]["total"] = results["total_energy_eV"] / RYDBERG_EV
+    results.update(energy_results(terms_ry, results.get("band_energy_eV"), results.get("entropy_contribution_eV"),
+                                  len(atoms)))
     results["timings_s"] = {"read": t2 - t1, "energy": t3 - t2, "total": time.perf_counter() - t0}
     results["peak_rss_bytes_max_rank"] = int(max_over_ranks(comm, peak_rss_bytes()))
     results["units"] = {"energy": "eV", "energies_Ry": "Ry", "length": "Angstrom", "temperature": "K"}

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import os
 
 from ..errors import InputError, ModelError
-from ..units import ANGSTROM3_PER_BOHR3, RYDBERG_EV
+from ..units import ANGSTROM3_PER_BOHR3
 from .plane_waves import PlaneWaveGrid, check_grid
 from .redistribute import redistribute
 from .setup import energy_inputs, load_pseudopotentials
-from .terms import EnergyInputs, energies_ev, energy_terms, total_energy_ev
+from .terms import EnergyInputs, energy_results, energy_terms
 
 __all__ = ["EnergyPlan", "plan_energy", "prediction_energy"]
 
@@ -52,14 +52,10 @@ def prediction_energy(comm, plan, prediction):
     density = redistribute(comm, prediction.density * ANGSTROM3_PER_BOHR3, decomp.local_start,
                            pw.real_start, pw.real_shape)
     terms_ry = energy_terms(pw, plan.inputs, density)
-    out = energies_ev(terms_ry)
-    out.update(total_energy_ev(prediction.band_energy_ev, prediction.entropy_contribution_ev, out,
-                               prediction.natoms))
+    out = energy_results(terms_ry, prediction.band_energy_ev, prediction.entropy_contribution_ev,
+                         prediction.natoms)
     out["ecutrho_Ry"] = plan.ecutrho_ry
     out["functional"] = plan.inputs.functional
     out["pseudopotentials"] = {s: os.path.abspath(pp.path) for s, pp in plan.inputs.pseudos.items()}
     out["density_integral_electrons"] = terms_ry["electrons"]
-    out["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
-    if "total_energy_eV" in out:
-        out["energies_Ry"]["total"] = out["total_energy_eV"] / RYDBERG_EV
     return out

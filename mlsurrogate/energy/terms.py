@@ -21,7 +21,7 @@ from .gaussians import deposit_gaussians
 from .xc import xc_energy
 
 __all__ = ["TERMS", "EnergyInputs", "hartree_energy", "energy_terms", "energies_ev", "total_energy_ev",
-           "SIGMA_GRID_STEPS", "ewald_grid"]
+           "energy_results", "SIGMA_GRID_STEPS", "ewald_grid"]
 
 TERMS = ("hartree", "xc", "ewald")
 #: Width of the atom-centred Gaussians (core charge, Ewald) in grid steps (largest step of the grid).
@@ -153,3 +153,14 @@ def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms):
         return {}
     total = band_energy_ev + entropy_ev + sum(terms_ev[k] for k in keys)
     return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms}
+
+
+def energy_results(terms_ry, band_energy_ev, entropy_ev, natoms):
+    """The results.json energy keys: the terms and (when all are there) the total in eV, and
+    ``energies_Ry`` (the terms, and the total, in Ry for comparison with QE)."""
+    out = energies_ev(terms_ry)
+    out.update(total_energy_ev(band_energy_ev, entropy_ev, out, natoms))
+    out["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
+    if "total_energy_eV" in out:
+        out["energies_Ry"]["total"] = out["total_energy_eV"] / RYDBERG_EV
+    return out
