@@ -13,7 +13,6 @@ overhead): ... --sizes 2 4 --extra --max-points-per-pass 4374
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile

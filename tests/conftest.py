@@ -4,7 +4,6 @@ The reference data is read from ../shared/testdata (never copied into the reposi
 and torch are real dependencies: tests fail, not skip, when they are missing.
 """
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

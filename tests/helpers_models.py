@@ -1,6 +1,5 @@
 """Build MALA-style model zips for tests (legacy torch state dict, pickled scalers from the real model)."""
 import io
-import json
 import zipfile
 
 import numpy as np

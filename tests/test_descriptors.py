@@ -3,7 +3,7 @@ import ase.io
 import numpy as np
 import pytest
 
-from conftest import SNAP0, BE2
+from conftest import BE2
 from mlsurrogate.decomposition.grid import GridDecomposition
 from mlsurrogate.decomposition.passes import plan_passes
 from mlsurrogate.descriptors.bispectrum import BispectrumParams, n_bispectrum_features

@@ -24,7 +24,7 @@ def run(args, comm):
     from ..training.metrics import ldos_metrics, predict_snapshot
     from .train import load_snapshots, metrics_table
 
-    agree(comm, comm.size == 1, InputError, "evaluate runs as one process; start it without mpirun")
+    agree(comm, comm.size == 1, InputError, "score-model runs as one process; start it without mpirun")
     specs = load_test_set(args.data)
     report = {}
     for path in args.model:
