@@ -16,6 +16,7 @@ from .electronic.density import DensityAccumulator, plan_window
 from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
 from .parallel import agree, raise_collectively
+from .cost import plan_run
 from .structure.read import check_structure
 from .units import kelvin_to_ev
 
@@ -34,6 +35,8 @@ class PredictOptions:
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
     descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
+    energy: object = None               # energy.stage.EnergySettings: add the total free energy; None = skip
+    memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Prediction:
     density_window: tuple = None
     accumulator_bytes_per_point: int = 0
     recomputed: bool = False
+    energy: dict = field(default_factory=dict)   # results.json energy keys (eV), empty without the energy stage
+    plan: object = None                          # cost.RunPlan: what the run was predicted to cost
 
 
 def default_grid(cell, spacing):
@@ -67,7 +72,9 @@ def default_grid(cell, spacing):
 
 
 def _n_electrons(atoms, model):
-    return float(sum(model.electrons_per_atom[s] for s in atoms.get_chemical_symbols()))
+    from ase.data import chemical_symbols
+    numbers, counts = np.unique(atoms.numbers, return_counts=True)
+    return float(sum(model.electrons_per_atom[chemical_symbols[z]] * c for z, c in zip(numbers, counts)))
 
 
 class _Timer:
@@ -152,15 +159,20 @@ def predict(comm, atoms, model, options=PredictOptions()):
     from .parallel import torch_threads_per_rank
 
     t_start = time.perf_counter()
-    check_structure(atoms, model.species)
     cell = atoms.cell.array
     grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
     temperature_k = float(options.temperature_k or model.temperature_k)
     if temperature_k <= 0:
         raise InputError("temperature must be positive")
     params = model.descriptors
+    run_plan = plan_run(comm, len(atoms), cell, grid, model, options)   # refuses what cannot fit, before any work
+    check_structure(comm, atoms, model.species)
     decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(model.species))
     plan = plan_passes(decomp, options.max_points_per_pass)
+    energy_plan = None
+    if options.energy is not None:
+        from .energy.stage import plan_energy
+        energy_plan = plan_energy(comm, atoms, model, grid, options.energy)
     n_electrons = _n_electrons(atoms, model)
     volume = abs(np.linalg.det(cell))
     dv = volume / decomp.global_size
@@ -193,6 +205,13 @@ def predict(comm, atoms, model, options=PredictOptions()):
     t0 = time.perf_counter()
     density = acc.density(obs.fermi_energy_ev).reshape(decomp.local_shape) if options.keep_density else None
     timer.add("postprocess", t0)
+    energy = {}
+    if energy_plan is not None:
+        from .energy.stage import prediction_energy
+        t0 = time.perf_counter()
+        energy = prediction_energy(comm, energy_plan, grid, decomp, density, obs.band_energy_ev,
+                                   obs.entropy_contribution_ev, len(atoms))
+        timer.add("energy", t0)
     timer.t["total"] = time.perf_counter() - t_start
     return Prediction(
         natoms=len(atoms), grid=grid, ranks=comm.size, proc_grid=decomp.proc_grid, n_passes=plan.n_passes,
@@ -202,4 +221,5 @@ def predict(comm, atoms, model, options=PredictOptions()):
         dos_energies_ev=model.energy_grid.energies, dos_per_ev=dos, decomposition=decomp, density=density,
         timings_s=dict(timer.t),
         density_window=(acc.window.i_lo, acc.window.i_hi) if acc is not None else None,
-        accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed)
+        accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed,
+        energy=energy, plan=run_plan)

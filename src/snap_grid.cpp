@@ -167,7 +167,7 @@ class SnapGrid {
   }
 
   py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
-                    double rcutfac, darray points_in, int nthreads, bool single) const;
+                    double rcutfac, darray points_in, int nthreads, bool single, long long bin_atoms) const;
 
  private:
   struct Job;
@@ -328,11 +328,17 @@ void SnapGrid::zb_batch(const T* utr, const T* uti, T* b) const {
 
 #pragma GCC pop_options
 
+// Bins of the periodic cell (nb per axis, "cell bins"), but stored only for the window of unwrapped bins
+// [blo, blo + rn) that the query points reach: unwrapped bin b is cell bin b mod nb seen w = floor(b / nb)
+// periods away. Memory is O(window + atoms given), not O(cell), so a rank that passes only the atoms near
+// its block pays nothing for the rest of a large cell. Within a bin, atoms keep their input order.
 struct CellList {
   int nb[3];
   double width[3];
-  std::vector<int> start;     // bin -> first atom (sorted order), size nbins + 1
-  std::vector<double> f;      // sorted atoms, wrapped fractional position, [n][3]
+  int blo[3] = {0, 0, 0}, rn[3] = {0, 0, 0};
+  std::vector<int> start;     // window bin -> first entry, size (window bins) + 1
+  std::vector<int> entry;     // entry -> atom index into f / type
+  std::vector<double> f;      // atoms, wrapped fractional position, [n][3] (input order)
   std::vector<int> type;
 };
 
@@ -401,15 +407,13 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
           }
           for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
             const int w0 = floordiv(b0, cl.nb[0]);
-            const int c0 = b0 - w0 * cl.nb[0];
             for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
               const int w1 = floordiv(b1, cl.nb[1]);
-              const int c1 = b1 - w1 * cl.nb[1];
               for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
                 const int w2 = floordiv(b2, cl.nb[2]);
-                const int c2 = b2 - w2 * cl.nb[2];
-                const int bin = (c0 * cl.nb[1] + c1) * cl.nb[2] + c2;
-                for (int k = cl.start[bin]; k < cl.start[bin + 1]; ++k) {
+                const int bin = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] + (b2 - cl.blo[2]);
+                for (int e = cl.start[bin]; e < cl.start[bin + 1]; ++e) {
+                  const int k = cl.entry[e];
                   // the image's fractional position by repeated +-1 steps, as LAMMPS makes ghost atoms
                   // (one period per swap), then Cartesian as its lamda2x: rounding as in LAMMPS
                   const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1),
@@ -498,7 +502,7 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
 
 py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
                             darray weights_in, double rcutfac, darray points_in, int nthreads,
-                            bool single) const {
+                            bool single, long long bin_atoms) const {
   if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
     throw std::invalid_argument("cell must be (3, 3)");
   if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
@@ -519,6 +523,7 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   }
   for (int i = 0; i < natoms; ++i)
     if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
+  if (!(rcmax > 0.0) || !std::isfinite(rcmax)) throw std::invalid_argument("the cutoff must be positive and finite");
   const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
                      h[2] * (h[3] * h[7] - h[4] * h[6]);
   if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
@@ -533,42 +538,78 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
     cl.width[a] = std::fabs(vol) / std::sqrt(c0 * c0 + c1 * c1 + c2 * c2);
     cl.nb[a] = std::max(1, std::min(1024, int(std::floor(2.0 * cl.width[a] / std::max(rcmax, 1e-300)))));
   }
-  // at most ~4 bins per atom (a long thin cell must not allocate a huge empty grid)
-  while ((long long)cl.nb[0] * cl.nb[1] * cl.nb[2] > 4LL * natoms + 27) {
+  // at most ~4 bins per atom of the whole structure (bin_atoms: the structure's atom count, so that a rank
+  // given only the atoms near its block bins exactly as with all atoms; a long thin cell must not get a
+  // huge empty grid)
+  const long long nref = bin_atoms >= 0 ? std::max<long long>(bin_atoms, natoms) : natoms;
+  while ((long long)cl.nb[0] * cl.nb[1] * cl.nb[2] > 4LL * nref + 27) {
     int a = 0;
     for (int b = 1; b < 3; ++b)
       if (cl.nb[b] > cl.nb[a]) a = b;
     cl.nb[a] = std::max(1, cl.nb[a] / 2);
   }
-  const int nbins = cl.nb[0] * cl.nb[1] * cl.nb[2];
-  std::vector<int> bin_of(natoms), count(nbins + 1, 0);
-  std::vector<double> wrapped(3 * natoms);
+  const int npts = int(points_in.shape(0));
+  const double* pts = points_in.data();
+  // the window of unwrapped bins the points reach (same expressions as the per-point search in run())
+  for (int a = 0; a < 3 && npts > 0; ++a) {
+    double fmin = pts[a], fmax = pts[a];
+    for (int p = 1; p < npts; ++p) {
+      fmin = std::min(fmin, pts[3 * p + a]);
+      fmax = std::max(fmax, pts[3 * p + a]);
+    }
+    if (!std::isfinite(fmin) || !std::isfinite(fmax)) throw std::invalid_argument("non-finite grid point");
+    const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
+    const double lo = std::floor((fmin - reach) * cl.nb[a]), hi = std::floor((fmax + reach) * cl.nb[a]);
+    if (!(hi - lo < 1e8)) throw std::invalid_argument("the cutoff reaches too many periodic images");
+    cl.blo[a] = int(lo);
+    cl.rn[a] = int(hi - lo) + 1;
+  }
+  const long long nwin = (long long)cl.rn[0] * cl.rn[1] * cl.rn[2];
+  if (nwin > (1LL << 31) - 2) throw std::invalid_argument("the cutoff reaches too many periodic images");
+  cl.f.resize(3 * natoms);
+  cl.type.assign(ty, ty + natoms);
+  // window bins of every atom image: per axis, the unwrapped bins b in the window with b = cell bin (mod nb)
+  std::vector<int> count(nwin + 1, 0);
+  std::vector<int> cbin(3 * natoms);
   for (int i = 0; i < natoms; ++i) {
-    int bidx[3];
     for (int a = 0; a < 3; ++a) {
       double f = fr[3 * i + a] - std::floor(fr[3 * i + a]);
+      if (!std::isfinite(f)) throw std::invalid_argument("non-finite atom position");
       if (f >= 1.0) f = 0.0;
-      wrapped[3 * i + a] = f;
-      bidx[a] = std::min(cl.nb[a] - 1, int(f * cl.nb[a]));
+      cl.f[3 * i + a] = f;
+      cbin[3 * i + a] = std::min(cl.nb[a] - 1, int(f * cl.nb[a]));
     }
-    bin_of[i] = (bidx[0] * cl.nb[1] + bidx[1]) * cl.nb[2] + bidx[2];
-    ++count[bin_of[i] + 1];
   }
-  cl.start.assign(nbins + 1, 0);
-  for (int b = 0; b < nbins; ++b) cl.start[b + 1] = cl.start[b] + count[b + 1];
-  cl.f.resize(3 * natoms);
-  cl.type.resize(natoms);
-  {
-    std::vector<int> fill(cl.start.begin(), cl.start.end() - 1);
-    for (int i = 0; i < natoms; ++i) {
-      const int k = fill[bin_of[i]]++;
-      for (int c = 0; c < 3; ++c) cl.f[3 * k + c] = wrapped[3 * i + c];
-      cl.type[k] = ty[i];
+  auto for_each_image = [&](int i, auto&& fn) {
+    int first[3];
+    for (int a = 0; a < 3; ++a) {
+      const int nb = cl.nb[a];
+      first[a] = ((cbin[3 * i + a] - cl.blo[a]) % nb + nb) % nb;   // window offset of the first image
     }
+    for (int r0 = first[0]; r0 < cl.rn[0]; r0 += cl.nb[0])
+      for (int r1 = first[1]; r1 < cl.rn[1]; r1 += cl.nb[1])
+        for (int r2 = first[2]; r2 < cl.rn[2]; r2 += cl.nb[2]) fn((r0 * cl.rn[1] + r1) * cl.rn[2] + r2);
+  };
+  long long nentries = 0;  // atom images in the window, counted before anything is allocated for them
+  for (int i = 0; i < natoms && nwin > 0; ++i) {
+    long long images = 1;
+    for (int a = 0; a < 3; ++a) {
+      const int nb = cl.nb[a], first = ((cbin[3 * i + a] - cl.blo[a]) % nb + nb) % nb;
+      images *= first < cl.rn[a] ? (cl.rn[a] - 1 - first) / nb + 1 : 0;
+    }
+    nentries += images;
+    if (nentries > (1LL << 31) - 2) throw std::invalid_argument("the cutoff reaches too many periodic images");
+  }
+  for (int i = 0; i < natoms && nwin > 0; ++i) for_each_image(i, [&](long long bin) { ++count[bin + 1]; });
+  cl.start.assign(nwin + 1, 0);
+  for (long long b = 0; b < nwin; ++b) cl.start[b + 1] = cl.start[b] + count[b + 1];
+  cl.entry.resize(nwin > 0 ? cl.start[nwin] : 0);
+  {
+    std::vector<int> fill(cl.start.begin(), cl.start.end() - (nwin > 0 ? 1 : 0));
+    for (int i = 0; i < natoms && nwin > 0; ++i) for_each_image(i, [&](long long bin) { cl.entry[fill[bin]++] = i; });
   }
   const double t_build = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  const int npts = int(points_in.shape(0));
   const int K = ncoeff();
   py::array_t<double> out({npts, K});
   Job job{h, &cl, rcmax, rcut.data(), rcutsq.data(), wj.data(), points_in.data(), npts, K, nthreads};
@@ -607,7 +648,7 @@ PYBIND11_MODULE(SNAPGRID_MODULE, m) {
       .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)
       .def("compute", &SnapGrid::compute, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
-           py::arg("single") = false,
+           py::arg("single") = false, py::arg("bin_atoms") = -1,
            "Descriptors (m, K) of fractional points (m, 3), returned as float64; arithmetic in float64, or "
            "float32 with single=True. Returns (array, timings dict).");
 #ifdef _OPENMP

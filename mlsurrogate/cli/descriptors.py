@@ -82,15 +82,15 @@ def run(args, comm):
     from ..errors import InputError
     from ..output.results import commit_file, prepare_output_dir, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
-    from ..structure.read import check_structure, read_structure
+    from ..structure.read import check_structure, read_structure, species_of
 
     t0 = time.perf_counter()
     if min(args.grid) < 1:
         raise InputError(f"--grid must be three positive integers, got {args.grid}")
     prepare_output_dir(comm, args.out, args.overwrite, ["descriptors.npy", "results.json"])
     atoms = read_structure(comm, args.structure, args.format)
-    species = sorted(set(atoms.get_chemical_symbols()))
-    check_structure(atoms, species)
+    species = species_of(atoms)
+    check_structure(comm, atoms, species)
     params = _params(args, species)
     grid = tuple(int(n) for n in args.grid)
     tmp = os.path.join(args.out, ".descriptors.npy.tmp")

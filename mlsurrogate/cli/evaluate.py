@@ -133,15 +133,15 @@ def run(args, comm):
     from ..errors import InputError
     from ..output.results import prepare_output_dir, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
-    from ..structure.read import check_structure, read_structure
+    from ..structure.read import check_structure, read_structure, species_of
     from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM
 
     t0 = time.perf_counter()
     terms = _options(args)
     prepare_output_dir(comm, args.out, args.overwrite, ["results.json"])
     atoms = read_structure(comm, args.structure, args.format)
-    species = sorted(set(atoms.get_chemical_symbols()))
-    check_structure(atoms, species)
+    species = species_of(atoms)
+    check_structure(comm, atoms, species)
     valences = parse_assignments(args.valence, "--valence", float)
     pseudo_dir = args.pseudo_dir or os.path.dirname(os.path.abspath(args.structure))
     need_valences = "ewald" in terms or "xc" in terms or bool(args.ldos)
@@ -152,7 +152,7 @@ def run(args, comm):
         files.update(on_root(comm, discover_pseudopotentials, pseudo_dir, [s for s in species if s not in files]))
         pseudos = load_pseudopotentials(comm, pseudo_dir, files)
     inputs = energy_inputs(atoms, pseudos, valences, need_functional="xc" in terms, need_valences=need_valences)
-    n_electrons = float(inputs.charges.sum()) if need_valences else None
+    n_electrons = inputs.total_charge() if need_valences else None
     if args.density or args.ldos:
         grid = _grid_of(comm, args)
     else:

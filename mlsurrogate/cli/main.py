@@ -10,9 +10,11 @@ import sys
 
 __all__ = ["main"]
 
-COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("evaluate", "mlsurrogate.cli.evaluate"),
+COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("plan", "mlsurrogate.cli.plan"),
+            ("evaluate", "mlsurrogate.cli.evaluate"),
             ("descriptors", "mlsurrogate.cli.descriptors"), ("convert-model", "mlsurrogate.cli.convert_model"),
-            ("train", "mlsurrogate.cli.train"), ("score-model", "mlsurrogate.cli.score_model")]
+            ("train", "mlsurrogate.cli.train"), ("score-model", "mlsurrogate.cli.score_model"),
+            ("scaling", "mlsurrogate.cli.scaling")]
 
 
 def _parser():

@@ -13,7 +13,7 @@ __all__ = ["add_arguments", "run"]
 log = logging.getLogger("mlsurrogate")
 
 
-def add_arguments(p):
+def add_arguments(p, out_required=True):
     p.add_argument("--model", required=True, help="model file (mlsurrogate model, or a MALA .zip)")
     p.add_argument("--structure", required=True, help="structure file, any format ASE reads")
     p.add_argument("--format", default=None, help="ASE format name if the extension is ambiguous")
@@ -21,7 +21,7 @@ def add_arguments(p):
                    help="real-space grid (default: the model's grid spacing applied to the cell)")
     p.add_argument("--temperature", type=float, metavar="K", help="electronic temperature in K "
                    "(default: the model's)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--out", required=out_required, metavar="DIR", help="output directory")
     p.add_argument("--save", nargs="*", default=[], choices=["density"],
                    help="also write fields: 'density' -> DIR/density.h5 (1/Å^3)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
@@ -40,6 +40,9 @@ def add_arguments(p):
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
     p.add_argument("--no-energy", action="store_true",
                    help="skip the total energy (Hartree, XC, Ewald need the model's UPF pseudopotentials)")
+    p.add_argument("--memory-per-rank", type=float, metavar="GIB",
+                   help="memory each rank may use, GiB (default: SLURM's --mem-per-cpu/--mem, else the node's "
+                        "available memory shared by its ranks); runs predicted to need more are refused at once")
     add_energy_arguments(p, "the model's directory")
 
 
@@ -63,14 +66,26 @@ def _summary(res, stages):
     return "\n".join(lines)
 
 
+def predict_options(args):
+    """:class:`PredictOptions` from parsed ``predict`` (or ``plan``) arguments."""
+    from ..energy.stage import EnergySettings
+    from ..pipeline import PredictOptions
+    energy = None if args.no_energy else EnergySettings(
+        pseudo_dir=args.pseudo_dir, pseudo_files=parse_assignments(args.pseudo, "--pseudo"), ecutrho_ry=args.ecutrho)
+    memory = int(args.memory_per_rank * (1 << 30)) if args.memory_per_rank else None
+    return PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
+                          max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
+                          dtype=args.precision, window_halfwidth_ev=args.density_window,
+                          descriptors=args.descriptors, energy=energy, memory_per_rank_bytes=memory)
+
+
 def run(args, comm):
     from ..model.load import load_model
-    from ..output.results import (commit_file, plot_dos, prepare_output_dir, results_dict,
-                                  write_density_h5, write_json_atomic)
+    from ..output.results import (commit_file, plot_dos, prepare_output_dir, results_dict, write_density_h5,
+                                  write_json_atomic)
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
-    from ..energy.stage import plan_energy, prediction_energy
-    from ..pipeline import PredictOptions, default_grid, predict
-    from ..structure.read import check_structure, read_structure
+    from ..pipeline import predict
+    from ..structure.read import read_structure
     import time
 
     t0 = time.perf_counter()
@@ -78,22 +93,7 @@ def run(args, comm):
     prepare_output_dir(comm, args.out, args.overwrite, names)
     model = load_model(comm, args.model)
     atoms = read_structure(comm, args.structure, args.format)
-    energy_plan = None
-    if not args.no_energy:
-        check_structure(atoms, model.species)
-        grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
-        energy_plan = plan_energy(comm, atoms, model, grid, args.pseudo_dir,
-                                  parse_assignments(args.pseudo, "--pseudo"), args.ecutrho)
-    options = PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
-                             max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
-                             dtype=args.precision, window_halfwidth_ev=args.density_window,
-                             descriptors=args.descriptors)
-    pred = predict(comm, atoms, model, options)
-    energy = {}
-    if energy_plan is not None:
-        t_energy = time.perf_counter()
-        energy = prediction_energy(comm, energy_plan, pred)
-        pred.timings_s["energy"] = time.perf_counter() - t_energy
+    pred = predict(comm, atoms, model, predict_options(args))
     t_write = time.perf_counter()
     if "density" in args.save:
         tmp = os.path.join(args.out, ".density.h5.tmp")
@@ -104,7 +104,9 @@ def run(args, comm):
     peak = max_over_ranks(comm, peak_rss_bytes())
     res = results_dict(pred, atoms, model, peak, extra={
         "structure": os.path.abspath(args.structure), "precision": args.precision,
-        "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point, **energy})
+        "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point,
+        "predicted_peak_bytes_per_rank": pred.plan.peak_bytes_per_rank,
+        "predicted_core_hours": pred.plan.core_hours, **pred.energy})
 
     def finish():
         if not args.no_plot:

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..structure.read import species_of
 from .native_grid import descriptor_backend
 
-__all__ = ["open_descriptors", "compute_descriptor_field"]
+__all__ = ["open_descriptors", "compute_descriptor_field", "type_ids"]
 
 
 @contextmanager
@@ -19,11 +20,19 @@ def open_descriptors(comm, backend, atoms, species, params, decomp, **options):
     species : ordered symbols; type ids are 1 + their position. options : backend keywords (native:
     ``precision``).
     """
-    type_of = {s: i + 1 for i, s in enumerate(species)}
     with descriptor_backend(backend)(comm, **options) as calc:
-        calc.set_structure(atoms.cell.array, atoms.get_scaled_positions(wrap=True),
-                           [type_of[s] for s in atoms.get_chemical_symbols()], species, params, decomp)
+        calc.set_structure(atoms.cell.array, atoms.get_scaled_positions(wrap=True), type_ids(atoms, species),
+                           species, params, decomp)
         yield calc
+
+
+def type_ids(atoms, species):
+    """(n,) int32 type of every atom: 1 + the position of its symbol in ``species``. Local."""
+    from ase.data import atomic_numbers
+    lookup = np.zeros(max(atoms.numbers.max(initial=0), max(atomic_numbers[s] for s in species)) + 1, dtype=np.int32)
+    for i, s in enumerate(species):
+        lookup[atomic_numbers[s]] = i + 1
+    return lookup[atoms.numbers]
 
 
 def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_pass, sink, precision="float64",
@@ -36,7 +45,7 @@ def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_
     """
     from ..decomposition.grid import GridDecomposition
     from ..decomposition.passes import plan_passes
-    species = species or sorted(set(atoms.get_chemical_symbols()))
+    species = species or species_of(atoms)
     decomp = GridDecomposition.create(comm, grid, atoms.cell.array, params.max_cutoff(species))
     plan = plan_passes(decomp, max_points_per_pass)
     options = {"precision": precision} if backend == "native" else {}

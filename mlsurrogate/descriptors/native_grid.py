@@ -1,10 +1,12 @@
 """Bispectrum descriptors on the real-space grid with our compiled kernel (``--descriptors native``). Stage: descriptors.
 
 Same interface and values as :class:`~mlsurrogate.descriptors.lammps_grid.LammpsGrid` (LAMMPS
-``compute sna/grid`` semantics, float64), but no LAMMPS: every rank already holds all atoms, and the
-kernel (``src/snap_grid.cpp``) finds each grid point's neighbours, periodic images included, with a
-cell list over fractional space, so the cost per point does not grow with the number of atoms. Each
-rank computes only the points of its own block; there is no communication at all.
+``compute sna/grid`` semantics, float64), but no LAMMPS: every rank already holds all atoms' positions,
+hands the kernel only those within the cutoff of its block (:func:`atoms_near_block`, O(N/P + ghosts)),
+and the kernel (``src/snap_grid.cpp``) finds each grid point's neighbours, periodic images included,
+with a cell list over fractional space stored only for the region the points reach, so the cost per
+point does not grow with the number of atoms. Each rank computes only the points of its own block;
+there is no communication at all.
 
 Values: float64, equal to LAMMPS strictly elementwise to < 1e-10 relative (max over points and
 components, no denominator floor; Be2 settings 1.3e-11 / 6.1e-11 for snapshots 0 / 1). For that the
@@ -19,10 +21,11 @@ import os
 
 import numpy as np
 
+from ..decomposition.atoms import atoms_near_box, pad_fractions
 from ..errors import InputError
 from .bispectrum import BispectrumParams
 
-__all__ = ["NativeGrid", "native_module", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
+__all__ = ["NativeGrid", "native_module", "atoms_near_block", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -103,6 +106,18 @@ def lammps_geometry(cell, scaled_positions):
     return np.ascontiguousarray(rotated), np.ascontiguousarray(lam)
 
 
+def atoms_near_block(cell, scaled_positions, decomp, cutoff):
+    """Ascending indices of the atoms within ``cutoff`` (Å) of some grid point of this rank's block. Local.
+
+    Only these can be neighbours of the rank's points, so the kernel is handed O(N/P + ghosts) atoms and
+    gets the same sums in the same order as with all atoms (it bins as for the whole structure).
+    """
+    n = np.asarray(decomp.global_shape, dtype=float)
+    lo = np.asarray(decomp.local_start) / n
+    hi = (np.asarray(decomp.local_start) + np.asarray(decomp.local_shape) - 1) / n
+    return atoms_near_box(scaled_positions, lo, hi, pad_fractions(cell, cutoff) + 1e-6)
+
+
 def block_pass_indices(decomp, plan, offset):
     """Global fine grid indices (m, 3) of this rank's block points in one sub-lattice pass. Local."""
     axes = []
@@ -158,8 +173,10 @@ class NativeGrid:
         cell = np.ascontiguousarray(cell, dtype=np.float64)
         if cell.shape != (3, 3) or not abs(np.linalg.det(cell)) > 1e-12:
             raise InputError("the cell is degenerate (zero volume)")
-        self._cell, self._frac = lammps_geometry(cell, scaled_positions)
-        self._types = np.ascontiguousarray(np.asarray(type_ids) - 1, dtype=np.int32)
+        near = atoms_near_block(cell, scaled_positions, decomp, params.max_cutoff(species))
+        self._cell, self._frac = lammps_geometry(cell, np.asarray(scaled_positions)[near])
+        self._types = np.ascontiguousarray(np.asarray(type_ids)[near] - 1, dtype=np.int32)
+        self.natoms_total, self.natoms_local = len(scaled_positions), len(near)
         self._radii = np.array([params.radius(s) for s in species], dtype=np.float64)
         self._weights = np.array([params.weight(s) for s in species], dtype=np.float64)
         self._params, self._decomp = params, decomp
@@ -172,7 +189,7 @@ class NativeGrid:
         frac = np.asarray(indices, dtype=np.float64) * (1.0 / np.array(self._decomp.global_shape, dtype=np.float64))
         desc, timings = self._kernel.compute(self._cell, self._frac, self._types, self._radii, self._weights,
                                              float(self._params.rcutfac), np.ascontiguousarray(frac),
-                                             self.nthreads, self.precision == "float32")
+                                             self.nthreads, self.precision == "float32", self.natoms_total)
         for key in self.timings_s:
             self.timings_s[key] += timings[key]
         self.points += len(frac)

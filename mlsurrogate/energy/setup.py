@@ -6,8 +6,11 @@ import glob
 import os
 import re
 
+import numpy as np
+
 from ..errors import InputError
 from ..parallel import on_root
+from ..structure.read import species_of
 from .plane_waves import check_grid
 from .terms import EnergyInputs
 from .upf import find_pseudopotentials
@@ -40,7 +43,7 @@ def load_pseudopotentials(comm, pseudo_dir, files_by_species):
 
 def energy_inputs(atoms, pseudos=None, valences=None, need_functional=True, need_valences=True):
     """:class:`EnergyInputs` for ``atoms``; valences from ``valences`` ({species: Z}) else the UPFs. Local."""
-    species = sorted(set(atoms.get_chemical_symbols()))
+    species = species_of(atoms)
     pseudos = pseudos or {}
     z = {s: pp.z_valence for s, pp in pseudos.items()}
     z.update(valences or {})
@@ -54,8 +57,10 @@ def energy_inputs(atoms, pseudos=None, valences=None, need_functional=True, need
         if len(set(names.values())) > 1:
             raise InputError(f"the pseudopotentials use different functionals: {names}")
         functional = names[species[0]]
+    from ..descriptors.field import type_ids
     return EnergyInputs(cell_A=atoms.cell.array.copy(), frac=atoms.get_scaled_positions(wrap=True),
-                        symbols=atoms.get_chemical_symbols(), valences=z, pseudos=pseudos, functional=functional)
+                        species=species, types=(type_ids(atoms, species) - 1).astype(np.int16), valences=z,
+                        pseudos=pseudos, functional=functional)
 
 
 def ecutrho_from_qe_file(path):

@@ -6,13 +6,23 @@ from dataclasses import dataclass
 import os
 
 from ..errors import InputError, ModelError
+from ..structure.read import species_of
 from ..units import ANGSTROM3_PER_BOHR3
 from .plane_waves import PlaneWaveGrid, check_grid
 from .redistribute import redistribute
 from .setup import energy_inputs, load_pseudopotentials
 from .terms import EnergyInputs, energy_results, energy_terms
 
-__all__ = ["EnergyPlan", "plan_energy", "prediction_energy"]
+__all__ = ["EnergySettings", "EnergyPlan", "plan_energy", "prediction_energy"]
+
+
+@dataclass(frozen=True)
+class EnergySettings:
+    """Where the energy stage finds its inputs. pseudo_dir: UPF folder (None: the model's folder);
+    pseudo_files: {symbol: UPF file name} overriding the model's; ecutrho_ry: None = the model's."""
+    pseudo_dir: str = None
+    pseudo_files: dict = None
+    ecutrho_ry: float = None
 
 
 @dataclass
@@ -21,39 +31,36 @@ class EnergyPlan:
     ecutrho_ry: float
 
 
-def plan_energy(comm, atoms, model, grid, pseudo_dir=None, pseudo_files=None, ecutrho_ry=None):
+def plan_energy(comm, atoms, model, grid, settings=EnergySettings()):
     """Find and read the UPFs, check them against the model and the grid. Collective; raises on every rank."""
     files = dict(model.pseudopotentials or {})
-    files.update(pseudo_files or {})
-    species = sorted(set(atoms.get_chemical_symbols()))
+    files.update(settings.pseudo_files or {})
+    species = species_of(atoms)
     missing = [s for s in species if not files.get(s)]
     if missing:
         raise InputError(f"the model names no pseudopotential for {', '.join(missing)}: pass --pseudo "
                          f"{missing[0]}=FILE (or --no-energy)")
     source = model.metadata.get("source")
-    pseudo_dir = pseudo_dir or (os.path.dirname(source) if source else os.getcwd())
+    pseudo_dir = settings.pseudo_dir or (os.path.dirname(source) if source else os.getcwd())
     pseudos = load_pseudopotentials(comm, pseudo_dir, {s: files[s] for s in species})
     inputs = energy_inputs(atoms, pseudos)
     for s in species:
         if abs(pseudos[s].z_valence - model.electrons_per_atom[s]) > 1e-8:
             raise ModelError(f"the model counts {model.electrons_per_atom[s]:g} electrons per {s} atom, its "
                              f"pseudopotential {os.path.basename(pseudos[s].path)} {pseudos[s].z_valence:g}")
-    ecut = ecutrho_ry or model.metadata.get("ecutrho_ry")
+    ecut = settings.ecutrho_ry or model.metadata.get("ecutrho_ry")
     if not ecut:
         raise InputError("the model does not state ecutrho: pass --ecutrho RY (QE's density cutoff)")
     check_grid(grid, inputs.cell_bohr, float(ecut))
     return EnergyPlan(inputs=inputs, ecutrho_ry=float(ecut))
 
 
-def prediction_energy(comm, plan, prediction):
-    """results.json energy keys (eV) from a :class:`Prediction` with its density. Collective."""
-    decomp = prediction.decomposition
-    pw = PlaneWaveGrid(comm, prediction.grid, plan.inputs.cell_bohr, plan.ecutrho_ry)
-    density = redistribute(comm, prediction.density * ANGSTROM3_PER_BOHR3, decomp.local_start,
-                           pw.real_start, pw.real_shape)
+def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy_ev, natoms):
+    """results.json energy keys (eV) from the predicted density (this rank's block of ``decomp``, 1/Å³). Collective."""
+    pw = PlaneWaveGrid(comm, grid, plan.inputs.cell_bohr, plan.ecutrho_ry)
+    density = redistribute(comm, density * ANGSTROM3_PER_BOHR3, decomp.local_start, pw.real_start, pw.real_shape)
     terms_ry = energy_terms(pw, plan.inputs, density)
-    out = energy_results(terms_ry, prediction.band_energy_ev, prediction.entropy_contribution_ev,
-                         prediction.natoms)
+    out = energy_results(terms_ry, band_energy_ev, entropy_ev, natoms)
     out["ecutrho_Ry"] = plan.ecutrho_ry
     out["functional"] = plan.inputs.functional
     out["pseudopotentials"] = {s: os.path.abspath(pp.path) for s, pp in plan.inputs.pseudos.items()}

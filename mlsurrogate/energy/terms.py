@@ -40,10 +40,13 @@ def ewald_grid(cell_bohr):
 
 @dataclass
 class EnergyInputs:
-    """What the energy stage needs besides the density. cell in Å (rows), frac (n, 3), symbols (n,)."""
+    """What the energy stage needs besides the density. cell in Å (rows); frac (n, 3) fractional;
+    species sorted symbols; types (n,) index of each atom's species. Per atom only positions and a small
+    type index are held (no per-atom Python objects)."""
     cell_A: np.ndarray
     frac: np.ndarray
-    symbols: list
+    species: list
+    types: np.ndarray
     valences: dict                  # species -> Z (electrons)
     pseudos: dict = None            # species -> Pseudopotential (XC and core charge)
     functional: str = None          # "PZ" or "PBE" (from the pseudopotentials)
@@ -53,9 +56,28 @@ class EnergyInputs:
         return np.asarray(self.cell_A, dtype=float) / BOHR_ANGSTROM
 
     @property
-    def charges(self):
-        """(n,) valence charge of each atom (electrons)."""
-        return np.array([self.valences[s] for s in self.symbols], dtype=float)
+    def natoms(self):
+        return len(self.types)
+
+    def species_counts(self):
+        """(n_species,) number of atoms of each species."""
+        return np.bincount(self.types, minlength=len(self.species))
+
+    def species_valences(self):
+        """(n_species,) valence charge Z of each species (electrons)."""
+        return np.array([self.valences[s] for s in self.species], dtype=float)
+
+    def charges_of(self, atoms):
+        """Valence charges (electrons) of the atoms with indices ``atoms``."""
+        return self.species_valences()[self.types[atoms]]
+
+    def total_charge(self):
+        """Σ Z_i over all atoms (electrons)."""
+        return float(np.sum(self.species_counts() * self.species_valences()))
+
+    def atoms_of(self, species):
+        """Ascending indices of the atoms of ``species``."""
+        return np.flatnonzero(self.types == self.species.index(species))
 
 
 def hartree_energy(pw, n_g):
@@ -68,7 +90,7 @@ def hartree_energy(pw, n_g):
 def _gaussians_g(pw, inputs, species, sigma):
     out = {}
     for s in species:
-        sel = [i for i, t in enumerate(inputs.symbols) if t == s]
+        sel = inputs.atoms_of(s)
         block = deposit_gaussians(inputs.cell_bohr, pw.shape, pw.real_start, pw.real_shape, inputs.frac[sel],
                                   np.ones(len(sel)), sigma)
         out[s] = pw.forward(block)
@@ -89,22 +111,21 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
     sigma = SIGMA_GRID_STEPS * float(steps.max())
     need = set()
     if "xc" in terms:
-        need |= {s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.symbols}
+        need |= {s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.species}
     if "ewald" in terms:
-        need |= set(inputs.symbols)
+        need |= set(inputs.species)
     if density is not None:
         out["electrons"] = pw.rsum(density) * pw.dv
         if "ewald" in terms or "xc" in terms:
-            ions = float(inputs.charges.sum())
+            ions = inputs.total_charge()
             agree(comm, abs(out["electrons"] - ions) <= NEUTRALITY_TOLERANCE * max(abs(ions), 1.0), InputError,
                   f"the cell is not neutral: the density holds {out['electrons']:.6f} electrons, the ions "
                   f"{ions:g} (check --density-units and the valences)")
     gauss = _gaussians_g(pw, inputs, sorted(need), sigma)
     clock("gaussians")
     if "ewald" in terms:
-        ion_g = sum(inputs.valences[s] * gauss[s] for s in set(inputs.symbols))
-        out["ewald"] = ewald_energy(comm, pw, ion_g, inputs.charges, inputs.cell_bohr,
-                                    inputs.frac @ inputs.cell_bohr, sigma)
+        ion_g = sum(inputs.valences[s] * gauss[s] for s in inputs.species)
+        out["ewald"] = ewald_energy(comm, pw, ion_g, inputs, sigma)
         del ion_g
         clock("ewald")
     core_g = core_density_g(pw, gauss, inputs.pseudos, sigma) if "xc" in terms and density is not None else None

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..parallel import on_root
 
-__all__ = ["read_structure", "check_structure", "MIN_DISTANCE_A"]
+__all__ = ["read_structure", "check_structure", "species_of", "MIN_DISTANCE_A"]
 
 #: Atoms closer than this (Å) are treated as a broken structure ("atoms on top of each other").
 MIN_DISTANCE_A = 0.5
@@ -34,24 +34,75 @@ def read_structure(comm, path, fmt=None):
     return on_root(comm, _read, path, fmt)
 
 
-def check_structure(atoms, species, min_distance=MIN_DISTANCE_A):
-    """Raise InputError for structures the engine cannot handle. Local (deterministic).
+def species_of(atoms):
+    """Sorted chemical symbols present in ``atoms``. Local, O(N) vectorised, no per-atom objects."""
+    from ase.data import chemical_symbols
+    return sorted(chemical_symbols[z] for z in np.unique(atoms.numbers))
 
-    Checks: at least one atom; a periodic 3-D cell with positive volume; only ``species``;
-    no two atoms (including periodic images) closer than ``min_distance`` Å.
+
+def check_structure(comm, atoms, species, min_distance=MIN_DISTANCE_A):
+    """Raise InputError on every rank for structures the engine cannot handle. Collective over ``comm``.
+
+    Checks: at least one atom; finite positions; a periodic 3-D cell with positive volume; only
+    ``species``; no two atoms (including periodic images) closer than ``min_distance`` Å. Each rank checks
+    the atoms it owns (a brick of the cell, :func:`~mlsurrogate.decomposition.atoms.owner_box`) against
+    their neighbours: O(N/P + ghosts) time and memory per rank, no neighbour list of the whole structure.
     """
     if len(atoms) == 0:
         raise InputError("the structure has no atoms")
     cell = atoms.cell.array
-    if not all(atoms.pbc) or abs(np.linalg.det(cell)) < 1e-6:
-        raise InputError("the structure needs a periodic 3-D cell (pbc on all axes, nonzero volume); "
+    if not np.all(np.isfinite(cell)) or not all(atoms.pbc) or abs(np.linalg.det(cell)) < 1e-6:
+        raise InputError("the structure needs a periodic 3-D cell (pbc on all axes, finite nonzero volume); "
                          f"got pbc={list(map(bool, atoms.pbc))}, volume {abs(np.linalg.det(cell)):.4g} Å^3")
-    unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
+    n = len(atoms)
+    lo, hi = n * comm.rank // comm.size, n * (comm.rank + 1) // comm.size
+    positions = atoms.positions
+    bad = lo + np.flatnonzero(~np.all(np.isfinite(positions[lo:hi]), axis=1))
+    numbers = np.unique(atoms.numbers[lo:hi])
+    first_bad = comm.allreduce(int(bad[0]) if len(bad) else n, op=_min_op())
+    if first_bad < n:
+        raise InputError(f"atom {first_bad} has a non-finite position {positions[first_bad].tolist()}")
+    from ase.data import chemical_symbols
+    present = sorted(set().union(*comm.allgather(set(int(z) for z in numbers))))
+    unknown = [chemical_symbols[z] if 0 <= z < len(chemical_symbols) else str(z) for z in present
+               if (chemical_symbols[z] if 0 <= z < len(chemical_symbols) else None) not in species]
     if unknown:
         raise InputError(f"species {', '.join(unknown)} not in the model (it knows {', '.join(species)})")
-    from ase.neighborlist import neighbor_list
-    i, j, d = neighbor_list("ijd", atoms, min_distance)
-    if len(d):
-        k = int(np.argmin(d))
-        raise InputError(f"atoms {i[k]} and {j[k]} are {d[k]:.3g} Å apart (< {min_distance} Å): "
+    closest = _closest_pair(comm, atoms, min_distance)
+    if closest is not None:
+        d, i, j = closest
+        raise InputError(f"atoms {i} and {j} are {d:.3g} Å apart (< {min_distance} Å): "
                          "overlapping atoms or duplicated positions")
+
+
+def _min_op():
+    from mpi4py import MPI
+    return MPI.MIN
+
+
+def _closest_pair(comm, atoms, min_distance):
+    """(distance, i, j) of the closest pair closer than ``min_distance`` over all ranks, or None. Collective."""
+    from scipy.spatial import cKDTree
+    from ..decomposition.atoms import atoms_near_box, images_near_box, owned_atoms, owner_box, pad_fractions
+    cell = atoms.cell.array
+    frac = atoms.cell.scaled_positions(atoms.positions)
+    lo, hi = owner_box(comm.size, comm.rank, cell, min_distance)
+    pad = pad_fractions(cell, min_distance)
+    own = owned_atoms(frac, lo, hi)
+    img, img_atom, img_shift = images_near_box(frac, atoms_near_box(frac, lo, hi, pad), lo, hi, pad)
+    best = None
+    if len(own) and len(img):
+        tree = cKDTree(img @ cell)
+        from ..decomposition.atoms import CHUNK, wrapped
+        for start in range(0, len(own), CHUNK):
+            mine = own[start:start + CHUNK]
+            pairs = cKDTree(wrapped(frac[mine]) @ cell).sparse_distance_matrix(tree, min_distance,
+                                                                                output_type="ndarray")
+            i, j, d = mine[pairs["i"]], img_atom[pairs["j"]], pairs["v"]
+            other = (i != j) | np.any(img_shift[pairs["j"]] != 0, axis=1)
+            if other.any():
+                k = np.flatnonzero(other)[np.argmin(d[other])]
+                cand = (float(d[k]), int(min(i[k], j[k])), int(max(i[k], j[k])))
+                best = cand if best is None or cand < best else best
+    found = [c for c in comm.allgather(best) if c is not None]
+    return min(found) if found else None

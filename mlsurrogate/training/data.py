@@ -116,7 +116,7 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
     from ..structure.read import check_structure, read_structure
     species = tuple(sorted(valence_electrons))
     atoms = read_structure(comm, spec.structure, spec.structure_format)
-    check_structure(atoms, species)
+    check_structure(comm, atoms, species)
     n_e = energy_grid.count
     if spec.ldos is not None:
         ldos, where = _load_npy(spec.ldos, "LDOS"), spec.ldos
