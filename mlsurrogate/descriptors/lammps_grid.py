@@ -3,12 +3,14 @@
 One LAMMPS instance per rank, opened once on the engine's communicator and reused for every pass and
 structure. Each rank's LAMMPS subdomain is forced (``processors`` + ``balance``) to the block the
 :class:`~mlsurrogate.decomposition.grid.GridDecomposition` assigns, so every grid point is computed by
-exactly one rank and nothing is ever gathered. The global ``sna/grid`` is never used.
+exactly one rank and nothing is ever gathered. The global ``sna/grid`` is never used. Each rank hands
+LAMMPS only the atoms that can fall in its subdomain (O(N/P + ghosts)); LAMMPS creates those it owns.
 
 Out: per pass, (global grid indices, descriptors (m, K) float64, dimensionless).
 """
 import numpy as np
 
+from ..decomposition.atoms import atoms_near_box, pad_fractions
 from ..errors import InputError
 from .bispectrum import BispectrumParams
 
@@ -78,15 +80,24 @@ class LammpsGrid:
         LAMMPS types matching ``species`` (ordered list of symbols).
         """
         (lx, ly, lz, xy, xz, yz), self._cell = lammps_cell(cell)
-        self._frac = np.asarray(scaled_positions, dtype=np.float64)
-        self._types = np.asarray(type_ids, dtype=np.int32)
+        # only atoms that can sit in this rank's LAMMPS subdomain in some pass (its block, widened by half a
+        # stride <= a block, plus the cutoff): LAMMPS keeps those it owns and makes the ghosts itself
+        n = np.asarray(decomp.global_shape, dtype=float)
+        lo = np.asarray(decomp.local_start) / n
+        hi = (np.asarray(decomp.local_start) + np.asarray(decomp.local_shape)) / n
+        pad = pad_fractions(cell, params.max_cutoff(species)) + np.asarray(decomp.local_shape) / n
+        near = atoms_near_box(scaled_positions, lo, hi, pad)
+        self._ids = near + 1
+        self._frac = np.asarray(scaled_positions, dtype=np.float64)[near]
+        self._types = np.asarray(type_ids, dtype=np.int32)[near]
+        self._natoms = len(scaled_positions)
         self._species, self._params, self._decomp = list(species), params, decomp
         px, py, pz = decomp.proc_grid
         cut = params.max_cutoff(species)
         lmp = self._lmp
         lmp.command("clear")
         lmp.commands_list([
-            "units metal", "atom_style atomic", "atom_modify map array sort 0 0.0", "boundary p p p",
+            "units metal", "atom_style atomic", "atom_modify map hash sort 0 0.0", "boundary p p p",
             f"processors {px} {py} {pz} map xyz",
             "region box prism 0 {} 0 {} 0 {} {} {} {} units box".format(*map(_num, (lx, ly, lz, xy, xz, yz))),
             f"create_box {len(species)} box",
@@ -125,12 +136,10 @@ class LammpsGrid:
                 balance.append(f"{name} " + " ".join(_num(c) for c in cuts))
         if balance:
             lmp.command("balance 1.0 " + " ".join(balance))
-        n = len(self._types)
-        lmp.create_atoms(n, np.arange(1, n + 1, dtype=np.int64).tolist(), self._types.tolist(),
-                         xyz.ravel().tolist())
+        lmp.create_atoms(len(self._types), self._ids.tolist(), self._types.tolist(), xyz.ravel().tolist())
         created = int(lmp.get_natoms())
-        if created != n:
-            raise InputError(f"LAMMPS created {created} of {n} atoms (atoms outside the cell?)")
+        if created != self._natoms:
+            raise InputError(f"LAMMPS created {created} of {self._natoms} atoms (atoms outside the cell?)")
         lmp.command(self._compute_command(coarse))
         try:
             lmp.command("run 0 post no")

@@ -16,8 +16,9 @@ from ..errors import InputError
 from ..parallel import agree
 from ..units import BOHR_ANGSTROM, E2_RY, RYDBERG_EV
 from .core_charge import core_density_g
-from .ewald import ewald_energy
+from .ewald import REAL_SPACE_CUTOFF, ewald_energy
 from .gaussians import deposit_gaussians
+from .plane_waves import PlaneWaveGrid
 from .xc import xc_energy
 
 __all__ = ["TERMS", "EnergyInputs", "hartree_energy", "energy_terms", "energies_ev", "total_energy_ev",
@@ -29,6 +30,10 @@ SIGMA_GRID_STEPS = 2.0
 #: Largest tolerated |Σ n dV - Σ Z| / Σ Z before a cell counts as charged (catches wrong units or valences;
 #: DFT densities hold their electron count to ~1e-7).
 NEUTRALITY_TOLERANCE = 1e-4
+#: Ewald gets a grid of its own when the density grid's Gaussians have more real-space neighbours per atom
+#: than this, and then one sized for EWALD_NEIGHBOURS (see ewald_needs_own_grid).
+EWALD_MAX_NEIGHBOURS = 2000
+EWALD_NEIGHBOURS = 600
 #: Grid spacing (bohr) used when only the Ewald term is wanted (its value does not depend on it).
 EWALD_ONLY_SPACING_BOHR = 0.5
 
@@ -97,6 +102,54 @@ def _gaussians_g(pw, inputs, species, sigma):
     return out
 
 
+def _neighbours_within(inputs, radius_bohr):
+    """Atoms (and images) within ``radius_bohr`` of an atom, on average."""
+    volume = abs(np.linalg.det(inputs.cell_bohr))
+    return inputs.natoms / volume * 4.0 / 3.0 * np.pi * radius_bohr ** 3
+
+
+def ewald_needs_own_grid(inputs, sigma):
+    """Whether the density grid's Gaussians (width ``sigma``, bohr) are too wide for Ewald's real-space sum.
+
+    The pairs within 12 σ grow as N² on a grid kept fixed while the cell grows (coarse test grids); past
+    EWALD_MAX_NEIGHBOURS per atom, Ewald gets a grid of its own sized for EWALD_NEIGHBOURS (linear in N).
+    """
+    return _neighbours_within(inputs, REAL_SPACE_CUTOFF * sigma) > EWALD_MAX_NEIGHBOURS
+
+
+def _smooth_size(n):
+    """Smallest m >= n whose prime factors are 2, 3 and 5 (fast FFT sizes)."""
+    m = max(1, int(n))
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def ewald_on_own_grid(comm, inputs):
+    """Ewald energy (Ry) with Gaussians sized for ~EWALD_NEIGHBOURS real-space neighbours, on a grid of
+    SIGMA_GRID_STEPS steps per σ (points ∝ atoms). Collective. The value does not depend on σ."""
+    volume = abs(np.linalg.det(inputs.cell_bohr))
+    density = inputs.natoms / volume
+    sigma = (EWALD_NEIGHBOURS / (density * 4.0 / 3.0 * np.pi)) ** (1.0 / 3.0) / REAL_SPACE_CUTOFF
+    shape = tuple(_smooth_size(np.ceil(SIGMA_GRID_STEPS * np.linalg.norm(a) / sigma)) for a in inputs.cell_bohr)
+    steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(shape)
+    sigma = SIGMA_GRID_STEPS * float(steps.max())
+    pw = PlaneWaveGrid(comm, shape, inputs.cell_bohr, 0.0)
+    ion_g = None
+    for s in inputs.species:
+        sel = inputs.atoms_of(s)
+        block = deposit_gaussians(inputs.cell_bohr, pw.shape, pw.real_start, pw.real_shape, inputs.frac[sel],
+                                  np.full(len(sel), float(inputs.valences[s])), sigma)
+        part = pw.forward(block)
+        ion_g = part if ion_g is None else ion_g + part
+    return ewald_energy(comm, pw, ion_g, inputs, sigma)
+
+
 def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
     """{term: Ry} for the requested ``terms``, plus 'electrons' and 'vtxc' when a density is given. Collective.
 
@@ -109,10 +162,11 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
     out = {}
     steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(pw.shape)
     sigma = SIGMA_GRID_STEPS * float(steps.max())
+    ewald_grid_own = "ewald" in terms and ewald_needs_own_grid(inputs, sigma)
     need = set()
     if "xc" in terms:
         need |= {s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.species}
-    if "ewald" in terms:
+    if "ewald" in terms and not ewald_grid_own:
         need |= set(inputs.species)
     if density is not None:
         out["electrons"] = pw.rsum(density) * pw.dv
@@ -123,7 +177,10 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
                   f"{ions:g} (check --density-units and the valences)")
     gauss = _gaussians_g(pw, inputs, sorted(need), sigma)
     clock("gaussians")
-    if "ewald" in terms:
+    if "ewald" in terms and ewald_grid_own:
+        out["ewald"] = ewald_on_own_grid(comm, inputs)
+        clock("ewald")
+    elif "ewald" in terms:
         ion_g = sum(inputs.valences[s] * gauss[s] for s in inputs.species)
         out["ewald"] = ewald_energy(comm, pw, ion_g, inputs, sigma)
         del ion_g
