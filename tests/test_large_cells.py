@@ -59,27 +59,16 @@ def test_overlap_check_is_distributed_and_finds_periodic_neighbours(nprocs):
         atoms = ase.io.read("{SNAP0}").repeat((4, 4, 3))
         atoms.rattle(0.05, seed=1)
         check_structure(comm, atoms, ["Be"])                       # a healthy cell passes
-        bad = atoms.copy()
-        bad.positions[17] = bad.positions[40] + bad.cell[0] + [0.1, 0.2, 0.0]   # near an image of atom 40
-        try:
-            check_structure(comm, bad, ["Be"])
-            print("missed")
-        except InputError as exc:
-            print("caught", exc)
-        dup = atoms.copy()
+        near, dup, nan = atoms.copy(), atoms.copy(), atoms.copy()
+        near.positions[17] = near.positions[40] + near.cell[0] + [0.1, 0.2, 0.0]   # near an image of atom 40
         dup.positions[3] = dup.positions[70]
-        try:
-            check_structure(comm, dup, ["Be"])
-            print("missed")
-        except InputError as exc:
-            print("caught", exc)
-        nan = atoms.copy()
         nan.positions[5, 1] = np.nan
-        try:
-            check_structure(comm, nan, ["Be"])
-            print("missed")
-        except InputError as exc:
-            print("caught", exc)
+        for bad in (near, dup, nan):
+            try:
+                check_structure(comm, bad, ["Be"])
+                print("missed")
+            except InputError as exc:
+                print("caught", exc)
     """, nprocs)
     lines = out.strip().splitlines()
     assert len(lines) == 3 * nprocs and "missed" not in out

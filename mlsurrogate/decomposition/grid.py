@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["blockdist", "GridDecomposition", "choose_proc_grid"]
+__all__ = ["blockdist", "factorisations", "GridDecomposition", "choose_proc_grid"]
 
 
 def blockdist(n, parts, index):
@@ -22,7 +22,8 @@ def blockdist(n, parts, index):
     return start, start + q + (1 if index < r else 0)
 
 
-def _factorisations(size):
+def factorisations(size):
+    """All (px, py, pz) with px py pz = size."""
     for px in range(1, size + 1):
         if size % px:
             continue
@@ -42,7 +43,7 @@ def choose_proc_grid(global_shape, size, cell, halo):
     volume = abs(np.linalg.det(cell))
     widths = [volume / np.linalg.norm(np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3])) for a in range(3)]
     best, best_cost = None, None
-    for dims in _factorisations(size):
+    for dims in factorisations(size):
         if any(p > n for p, n in zip(dims, global_shape)):
             continue
         extents = [widths[a] * -(-global_shape[a] // dims[a]) / global_shape[a] for a in range(3)]

@@ -30,23 +30,27 @@ def redistribute(comm, block, start, dst_start, dst_shape):
     block = np.ascontiguousarray(block, dtype=np.float64)
     boxes = comm.allgather((tuple(map(int, start)), block.shape, tuple(map(int, dst_start)),
                             tuple(map(int, dst_shape))))
-    send_parts, send_counts = [], np.zeros(comm.size, dtype=np.int64)
+    send_boxes, send_counts = [], np.zeros(comm.size, dtype=np.int64)
     recv_boxes, recv_counts = [], np.zeros(comm.size, dtype=np.int64)
     for p, (src_s, src_n, dst_s, dst_n) in enumerate(boxes):
         box = _overlap(start, block.shape, dst_s, dst_n)        # mine -> p
+        send_boxes.append(box)
         if box is not None:
-            part = block[_local(box, start)]
-            send_parts.append(part.ravel())
-            send_counts[p] = part.size
+            send_counts[p] = int(np.prod(box[1] - box[0]))
         box = _overlap(src_s, src_n, dst_start, dst_shape)      # p -> mine
         recv_boxes.append(box)
         if box is not None:
             recv_counts[p] = int(np.prod(box[1] - box[0]))
-    sendbuf = np.concatenate(send_parts) if send_parts else np.zeros(0)
-    recvbuf = np.empty(int(recv_counts.sum()))
     sdispl = np.concatenate([[0], np.cumsum(send_counts)[:-1]])
     rdispl = np.concatenate([[0], np.cumsum(recv_counts)[:-1]])
+    sendbuf = np.empty(int(send_counts.sum()))
+    for p, box in enumerate(send_boxes):                        # one copy into the send buffer
+        if box is not None:
+            sl = _local(box, start)
+            sendbuf[sdispl[p]:sdispl[p] + send_counts[p]].reshape([s.stop - s.start for s in sl])[...] = block[sl]
+    recvbuf = np.empty(int(recv_counts.sum()))
     comm.Alltoallv([sendbuf, (send_counts, sdispl), MPI.DOUBLE], [recvbuf, (recv_counts, rdispl), MPI.DOUBLE])
+    del sendbuf
     out = np.empty(tuple(dst_shape))
     for p, box in enumerate(recv_boxes):
         if box is not None:

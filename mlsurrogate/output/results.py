@@ -1,7 +1,7 @@
 """Results a person can use: results.json, density HDF5, DOS plot. Stage: output.
 
 Nothing is gathered on one rank: the density goes into one HDF5 file whose dataset rank 0 allocates
-contiguously; every rank then writes its own block at the same time (``pwrite`` at the dataset's offset). Files are written under temporary names and renamed only when
+contiguously; every rank then writes its own x slab at the same time (``pwrite`` at the dataset's offset). Files are written under temporary names and renamed only when
 everything succeeded, so a failed run never leaves a half-written result.
 """
 import json
@@ -85,16 +85,22 @@ def write_density_h5(comm, path, density_block, decomp, cell):
     """Write the distributed density (1/Å^3) to ``path`` as dataset ``density`` (nx, ny, nz). Collective.
 
     Rank 0 creates the file with the dataset allocated contiguously (little-endian float64, C order) and
-    broadcasts its byte offset; then every rank writes its own block at once with ``pwrite`` (one write
-    per contiguous run of its block), so the ranks never wait for each other and nothing is gathered.
+    broadcasts its byte offset; the blocks move to x slabs (one Alltoallv, 8 B per point; an x slab is one
+    contiguous byte range of the C-order dataset) and every rank writes its slab at once with one ``pwrite``,
+    so the ranks never wait for each other and nothing is gathered on one rank.
     Non-overlapping byte ranges written by independent processes are safe on POSIX and parallel file
     systems (Lustre, GPFS). h5py from PyPI has no MPI; with an MPI build this is what ``driver="mpio"``
     with independent I/O would do.
     """
+    from ..decomposition.grid import blockdist
+    from ..energy.redistribute import redistribute
     offset = on_root(comm, _create_density_file, path, decomp.global_shape, cell)
+    nx, ny, nz = decomp.global_shape
+    x0, x1 = blockdist(nx, comm.size, comm.rank)       # an x slab is one contiguous byte range of the file
+    slab = redistribute(comm, density_block, decomp.local_start, (x0, 0, 0), (x1 - x0, ny, nz))
     error = None
     try:
-        _write_block(path, offset, np.ascontiguousarray(density_block, dtype="<f8"), decomp)
+        _pwrite_all(path, offset + 8 * x0 * ny * nz, np.ascontiguousarray(slab, dtype="<f8"))
     except OSError as exc:
         error = OutputError(f"cannot write {path}: {exc}")
     raise_collectively(comm, error)
@@ -125,26 +131,16 @@ def _create_density_file(path, shape, cell):
     return int(offset)
 
 
-def _write_block(path, offset, block, decomp):
-    """pwrite this rank's C-order ``block`` into the (nx, ny, nz) float64 array at byte ``offset``. Local."""
-    _, ny, nz = decomp.global_shape
-    x0, y0, z0 = decomp.local_start
-    lx, ly, lz = block.shape
-    flat = block.reshape(-1)
-    if lz == nz and ly == ny:          # the whole block is one run
-        runs = [((x0 * ny) * nz, 0, flat.size)]
-    elif lz == nz:                     # one run per x plane
-        runs = [(((x0 + i) * ny + y0) * nz, i * ly * nz, ly * nz) for i in range(lx)]
-    else:                              # one run per (x, y) row
-        runs = [(((x0 + i) * ny + y0 + j) * nz + z0, (i * ly + j) * lz, lz) for i in range(lx) for j in range(ly)]
+def _pwrite_all(path, offset, array):
+    """Write ``array``'s bytes at ``offset`` of the existing file ``path`` and fsync. Local."""
+    if array.size == 0:
+        return
     fd = os.open(path, os.O_WRONLY)
     try:
-        for dst, src, count in runs:
-            view = memoryview(flat[src:src + count]).cast("B")
-            pos = offset + 8 * dst
-            while len(view):
-                written = os.pwrite(fd, view, pos)
-                view, pos = view[written:], pos + written
+        view, pos = memoryview(array.reshape(-1)).cast("B"), offset
+        while len(view):
+            written = os.pwrite(fd, view[:1 << 30], pos)
+            view, pos = view[written:], pos + written
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -42,20 +42,9 @@ class SeriesRun:
 
 def weak_repeat(cell, factor):
     """Integer repeat (r1, r2, r3), r1 r2 r3 = factor, making the repeated cell as compact as possible."""
+    from ..decomposition.grid import factorisations
     lengths = np.linalg.norm(np.asarray(cell, dtype=float), axis=1)
-    best, best_key = None, None
-    for r1 in range(1, factor + 1):
-        if factor % r1:
-            continue
-        for r2 in range(1, factor // r1 + 1):
-            if (factor // r1) % r2:
-                continue
-            r = (r1, r2, factor // (r1 * r2))
-            extent = lengths * r
-            key = (extent.max() / extent.min(), r[::-1])
-            if best_key is None or key < best_key:
-                best, best_key = r, key
-    return best
+    return min(factorisations(factor), key=lambda r: ((lengths * r).max() / (lengths * r).min(), r[::-1]))
 
 
 def plan_series(ranks, series, cell):
