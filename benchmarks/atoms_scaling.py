@@ -6,13 +6,15 @@
 hcp Be cells (lattice of the Be2 reference data, 2 K^2 M atoms, rattled by 0.05 Å) all on the same grid,
 so the grid-point work is the same and only the per-atom costs grow. Each size runs as one
 ``mpirun -n RANKS mlsurrogate predict --no-energy`` in this job; printed: wall seconds per stage, the
-largest rank's peak memory, and both against the first (smallest) cell of the same job. Then the energy
+job's wall and CPU seconds (all ranks; CPU time is robust when other jobs share the machine), the
+largest rank's peak memory, and these against the first (smallest) cell of the same job. Then the energy
 stage on the ``--energy-atoms`` cell (``--ecutrho 1.9``: the coarse grid holds that sphere), and the same
 cell on ``--identity-ranks`` ranks, whose Fermi level and band energy must equal the RANKS run's.
 """
 import argparse
 import json
 from pathlib import Path
+import resource
 import shlex
 import subprocess
 import sys
@@ -47,20 +49,28 @@ def run(natoms, ranks, args, workdir, extra=()):
     cmd = [str(ROOT / ".venv/bin/mpirun"), "-n", str(ranks), *shlex.split(args.runner), "predict",
            "--model", args.model, "--structure", str(structure), "--grid", *map(str, args.grid),
            "--out", str(out), "--overwrite", "--no-plot", *(extra or ["--no-energy"])]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    cpu = _children_cpu() - cpu0
     if proc.returncode != 0:
         sys.exit(f"failed: {shlex.join(cmd)}\n{proc.stderr[-3000:]}")
     res = json.loads((out / "results.json").read_text())
     res["job_wall_s"] = time.perf_counter() - t0
+    res["job_cpu_s"] = cpu
     return res
+
+
+def _children_cpu():
+    """CPU seconds of finished child processes (all ranks): robust when other jobs share the cores."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def line(res, base):
     t = res["timings_s"]
     return (f"  {res['natoms']:>8} {res['ranks']:>3} | " + " ".join(f"{t.get(s, 0.0):8.2f}" for s in STAGES) +
-            f" | {res['job_wall_s']:7.1f} | {res['peak_rss_bytes_max_rank'] / 2**20:8.0f} | "
-            f"{t['total'] / base['timings_s']['total']:5.2f} "
+            f" | {res['job_wall_s']:7.1f} {res['job_cpu_s']:7.1f} | {res['peak_rss_bytes_max_rank'] / 2**20:8.0f} | "
+            f"{t['total'] / base['timings_s']['total']:5.2f} {res['job_cpu_s'] / base['job_cpu_s']:5.2f} "
             f"{(res['peak_rss_bytes_max_rank'] - base['peak_rss_bytes_max_rank']) / 2**20:+8.0f} | "
             f"{res['fermi_energy_eV']:.10f} {res['band_energy_per_atom_eV']:.10f}")
 
@@ -80,7 +90,7 @@ def main():
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} grid {'x'.join(map(str, args.grid))}, model {args.model}")
     print(f"# {'atoms':>8} {'P':>3} | " + " ".join(f"{s[:7]:>8}" for s in STAGES) +
-          " | job s   | MiB/rank | time x, extra MiB vs first | E_F eV, E_band/atom eV", flush=True)
+          " | job s, cpu s  | MiB/rank | wall x, cpu x, extra MiB vs first | E_F eV, E_band/atom eV", flush=True)
     base, by_size = None, {}
     for n in args.atoms:
         res = run(n, args.ranks, args, workdir)

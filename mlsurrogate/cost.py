@@ -39,6 +39,8 @@ GEMM_FLOPS = {"float64": 40e9, "float32": 80e9}
 #: Post-processing per point and energy node (DOS sums, density window), and the energy stage per point.
 POST_SECONDS_PER_POINT_NODE = 0.1e-6
 ENERGY_SECONDS_PER_POINT = 1.0e-6
+#: Depositing one atom's Gaussian (a stencil of (2·9·2+1)³ points; README energy table: ~1.3 ms).
+DEPOSIT_SECONDS_PER_ATOM = 1.3e-3
 #: Ewald real-space sum, seconds per atom pair.
 PAIR_SECONDS = 60e-9
 #: Largest grid the engine starts at all (int32 indices in the kernels; ~1e11 points is far beyond any node).
@@ -100,7 +102,9 @@ def _duration(seconds):
 
 
 def _gemm_rate(width, dtype):
-    """Achieved flop/s per core of a layer of ``width`` outputs: small layers run below the GEMM peak."""
+    """Achieved flop/s per core of a layer of ``width`` outputs: small layers run below the GEMM peak
+    (rate ∝ sqrt(width / 512) below 512: 3.3 µs/point for the 91-128-128-11 Be model, measured 2.3-4.8;
+    84 µs for the production shape [91, 800, 800, 800, 250, 250], measured ~100 in float64)."""
     return GEMM_FLOPS[dtype] * min(1.0, max(width, 8) / 512.0) ** 0.5
 
 
@@ -157,20 +161,22 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
     }
     energy = getattr(options, "energy", None) is not None
     if energy:
-        memory["energy"] = block * (8 + ENERGY_BYTES_PER_POINT)
+        from .energy.terms import ewald_layout
+        from .units import BOHR_ANGSTROM
+        own, ewald_sigma, ewald_shape = ewald_layout(np.asarray(cell) / BOHR_ANGSTROM, natoms, grid)
+        ewald_points = math.prod(ewald_shape) if own else 0
+        memory["energy"] = block * (8 + ENERGY_BYTES_PER_POINT) + 40 * ewald_points // ranks
     peak = memory["fixed"] + memory["atoms"] + max(memory["accumulator"] + memory["pass"], memory.get("energy", 0))
-    flops_net = 2.0 * sum(a * b for a, b in zip(model.layer_sizes[:-1], model.layer_sizes[1:]))
-    net_rate = min(_gemm_rate(w, dtype) for w in widths)
+    net_seconds = sum(2.0 * a * b / _gemm_rate(b, dtype) for a, b in zip(model.layer_sizes[:-1], model.layer_sizes[1:]))
     desc_flops, desc_rate = _descriptor_flops(params, neighbours, options)
-    core = {"descriptors": points * desc_flops / desc_rate, "inference": points * flops_net / net_rate,
+    core = {"descriptors": points * desc_flops / desc_rate, "inference": points * net_seconds,
             "postprocess": points * n_e * POST_SECONDS_PER_POINT_NODE}
     if energy:
-        from .energy.terms import SIGMA_GRID_STEPS
         from .energy.ewald import REAL_SPACE_CUTOFF
-        step = float(np.max(np.linalg.norm(cell, axis=1) / np.asarray(grid)))
-        rcut = REAL_SPACE_CUTOFF * SIGMA_GRID_STEPS * step
+        rcut = REAL_SPACE_CUTOFF * ewald_sigma * BOHR_ANGSTROM                # Å
         pairs = natoms * natoms / volume * 4.0 / 3.0 * math.pi * rcut ** 3
-        core["energy"] = points * ENERGY_SECONDS_PER_POINT + pairs * PAIR_SECONDS
+        core["energy"] = ((points + ewald_points) * ENERGY_SECONDS_PER_POINT + pairs * PAIR_SECONDS
+                          + natoms * (2 if own else 1) * DEPOSIT_SECONDS_PER_ATOM)
     total = sum(core.values())
     return RunPlan(natoms=int(natoms), grid=grid, points=points, ranks=int(ranks), threads_per_rank=threads_per_rank,
                    proc_grid=tuple(dims), points_per_rank=block, passes=passes, points_per_pass=per_pass,

@@ -179,14 +179,14 @@ def test_ewald_on_coarse_grids_gets_its_own_grid_and_the_same_value(comm):
     """A grid kept coarse while the cell grows would make Ewald's pairs O(N^2); it moves to its own grid."""
     from mlsurrogate.energy.plane_waves import PlaneWaveGrid
     from mlsurrogate.energy.setup import energy_inputs
-    from mlsurrogate.energy.terms import SIGMA_GRID_STEPS, energy_terms, ewald_grid, ewald_needs_own_grid
+    from mlsurrogate.energy.terms import energy_terms, ewald_grid, ewald_layout
     atoms = ase.io.read(SNAP1).repeat((3, 3, 2))
     inputs = energy_inputs(atoms, valences={"Be": 2.0}, need_functional=False)
     values = {}
     for shape in [(8, 8, 8), ewald_grid(inputs.cell_bohr)]:
         pw = PlaneWaveGrid(comm, shape, inputs.cell_bohr, 0.0)
-        sigma = SIGMA_GRID_STEPS * float(np.max(np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(shape)))
-        values[shape] = (ewald_needs_own_grid(inputs, sigma), energy_terms(pw, inputs, None, ("ewald",))["ewald"])
+        own = ewald_layout(inputs.cell_bohr, len(atoms), shape)[0]
+        values[shape] = (own, energy_terms(pw, inputs, None, ("ewald",))["ewald"])
     (coarse_own, coarse), (fine_own, fine) = values.values()
     assert coarse_own and not fine_own
     assert abs(coarse - fine) <= 1e-9 * abs(fine)

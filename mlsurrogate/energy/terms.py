@@ -102,19 +102,9 @@ def _gaussians_g(pw, inputs, species, sigma):
     return out
 
 
-def _neighbours_within(inputs, radius_bohr):
+def _neighbours_within(natoms, cell_bohr, radius_bohr):
     """Atoms (and images) within ``radius_bohr`` of an atom, on average."""
-    volume = abs(np.linalg.det(inputs.cell_bohr))
-    return inputs.natoms / volume * 4.0 / 3.0 * np.pi * radius_bohr ** 3
-
-
-def ewald_needs_own_grid(inputs, sigma):
-    """Whether the density grid's Gaussians (width ``sigma``, bohr) are too wide for Ewald's real-space sum.
-
-    The pairs within 12 σ grow as N² on a grid kept fixed while the cell grows (coarse test grids); past
-    EWALD_MAX_NEIGHBOURS per atom, Ewald gets a grid of its own sized for EWALD_NEIGHBOURS (linear in N).
-    """
-    return _neighbours_within(inputs, REAL_SPACE_CUTOFF * sigma) > EWALD_MAX_NEIGHBOURS
+    return natoms / abs(np.linalg.det(cell_bohr)) * 4.0 / 3.0 * np.pi * radius_bohr ** 3
 
 
 def _smooth_size(n):
@@ -130,15 +120,28 @@ def _smooth_size(n):
         m += 1
 
 
-def ewald_on_own_grid(comm, inputs):
-    """Ewald energy (Ry) with Gaussians sized for ~EWALD_NEIGHBOURS real-space neighbours, on a grid of
-    SIGMA_GRID_STEPS steps per σ (points ∝ atoms). Collective. The value does not depend on σ."""
-    volume = abs(np.linalg.det(inputs.cell_bohr))
-    density = inputs.natoms / volume
-    sigma = (EWALD_NEIGHBOURS / (density * 4.0 / 3.0 * np.pi)) ** (1.0 / 3.0) / REAL_SPACE_CUTOFF
-    shape = tuple(_smooth_size(np.ceil(SIGMA_GRID_STEPS * np.linalg.norm(a) / sigma)) for a in inputs.cell_bohr)
-    steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(shape)
-    sigma = SIGMA_GRID_STEPS * float(steps.max())
+def ewald_layout(cell_bohr, natoms, shape):
+    """(own grid?, σ in bohr, grid shape) of the Ewald term for a density grid ``shape``. Local.
+
+    The density grid's Gaussians (σ = SIGMA_GRID_STEPS steps) serve when they have at most
+    EWALD_MAX_NEIGHBOURS real-space neighbours per atom within 12 σ. On coarser grids (a test grid kept
+    fixed while the cell grows, where those pairs grow as N²) Ewald gets a grid of its own, sized for
+    ~EWALD_NEIGHBOURS neighbours: its points grow as N. The energy does not depend on σ.
+    """
+    cell_bohr = np.asarray(cell_bohr, dtype=float)
+    lengths = np.linalg.norm(cell_bohr, axis=1)
+    sigma = SIGMA_GRID_STEPS * float(np.max(lengths / np.asarray(shape)))
+    if _neighbours_within(natoms, cell_bohr, REAL_SPACE_CUTOFF * sigma) <= EWALD_MAX_NEIGHBOURS:
+        return False, sigma, tuple(shape)
+    density = natoms / abs(np.linalg.det(cell_bohr))
+    wanted = (EWALD_NEIGHBOURS / (density * 4.0 / 3.0 * np.pi)) ** (1.0 / 3.0) / REAL_SPACE_CUTOFF
+    own = tuple(_smooth_size(np.ceil(SIGMA_GRID_STEPS * a / wanted)) for a in lengths)
+    return True, SIGMA_GRID_STEPS * float(np.max(lengths / np.asarray(own))), own
+
+
+def ewald_on_own_grid(comm, inputs, sigma, shape):
+    """Ewald energy (Ry) with valence-weighted Gaussians of width ``sigma`` on a grid ``shape`` of its own
+    (from :func:`ewald_layout`). Collective."""
     pw = PlaneWaveGrid(comm, shape, inputs.cell_bohr, 0.0)
     ion_g = None
     for s in inputs.species:
@@ -162,7 +165,8 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
     out = {}
     steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(pw.shape)
     sigma = SIGMA_GRID_STEPS * float(steps.max())
-    ewald_grid_own = "ewald" in terms and ewald_needs_own_grid(inputs, sigma)
+    ewald_grid_own, ewald_sigma, ewald_shape = ewald_layout(inputs.cell_bohr, inputs.natoms, pw.shape)
+    ewald_grid_own = ewald_grid_own and "ewald" in terms
     need = set()
     if "xc" in terms:
         need |= {s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.species}
@@ -178,7 +182,7 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
     gauss = _gaussians_g(pw, inputs, sorted(need), sigma)
     clock("gaussians")
     if "ewald" in terms and ewald_grid_own:
-        out["ewald"] = ewald_on_own_grid(comm, inputs)
+        out["ewald"] = ewald_on_own_grid(comm, inputs, ewald_sigma, ewald_shape)
         clock("ewald")
     elif "ewald" in terms:
         ion_g = sum(inputs.valences[s] * gauss[s] for s in inputs.species)
