@@ -36,13 +36,17 @@ NATIVE_FLOPS = {"float64": 21e9, "float32": 33e9}
 LAMMPS_FLOPS = 6.5e9
 #: torch GEMM rate per core for the network, flop/s (small layers reach less: see _gemm_rate).
 GEMM_FLOPS = {"float64": 40e9, "float32": 80e9}
-#: Post-processing per point and energy node (DOS sums, density window), and the energy stage per point.
-POST_SECONDS_PER_POINT_NODE = 0.1e-6
+#: Post-processing per point, plus per energy node (DOS sums, density window; measured 0.3-0.6 µs per point
+#: for 11 nodes, 0.9-1.35 µs for 250), and the energy stage per point.
+POST_SECONDS_PER_POINT = 0.5e-6
+POST_SECONDS_PER_POINT_NODE = 0.003e-6
 ENERGY_SECONDS_PER_POINT = 1.0e-6
 #: Depositing one atom's Gaussian (a stencil of (2·9·2+1)³ points; README energy table: ~1.3 ms).
 DEPOSIT_SECONDS_PER_ATOM = 1.3e-3
 #: Ewald real-space sum, seconds per atom pair.
 PAIR_SECONDS = 60e-9
+#: Start-up of a run (imports, model, structure broadcast), seconds.
+START_SECONDS = 10.0
 #: Largest grid the engine starts at all (int32 indices in the kernels; ~1e11 points is far beyond any node).
 MAX_POINTS = 1 << 36
 
@@ -170,7 +174,7 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
     net_seconds = sum(2.0 * a * b / _gemm_rate(b, dtype) for a, b in zip(model.layer_sizes[:-1], model.layer_sizes[1:]))
     desc_flops, desc_rate = _descriptor_flops(params, neighbours, options)
     core = {"descriptors": points * desc_flops / desc_rate, "inference": points * net_seconds,
-            "postprocess": points * n_e * POST_SECONDS_PER_POINT_NODE}
+            "postprocess": points * (POST_SECONDS_PER_POINT + n_e * POST_SECONDS_PER_POINT_NODE)}
     if energy:
         from .energy.ewald import REAL_SPACE_CUTOFF
         rcut = REAL_SPACE_CUTOFF * ewald_sigma * BOHR_ANGSTROM                # Å
@@ -178,11 +182,13 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
         core["energy"] = ((points + ewald_points) * ENERGY_SECONDS_PER_POINT + pairs * PAIR_SECONDS
                           + natoms * (2 if own else 1) * DEPOSIT_SECONDS_PER_ATOM)
     total = sum(core.values())
+    imbalance = block * ranks / points                        # the largest rank's share over the mean
+    wall = START_SECONDS + total * imbalance / (ranks * threads_per_rank)
     return RunPlan(natoms=int(natoms), grid=grid, points=points, ranks=int(ranks), threads_per_rank=threads_per_rank,
                    proc_grid=tuple(dims), points_per_rank=block, passes=passes, points_per_pass=per_pass,
                    neighbours_per_point=neighbours, memory_bytes={k: int(v) for k, v in memory.items()},
                    peak_bytes_per_rank=int(peak), core_seconds=core, core_hours=total / 3600.0,
-                   wall_seconds=total / (ranks * threads_per_rank))
+                   wall_seconds=wall)
 
 
 def _descriptor_flops(params, neighbours, options):
