@@ -101,19 +101,14 @@ def images_near_box(frac, atoms, lo, hi, pad):
     lo = np.asarray(lo, dtype=float) - pad
     hi = np.asarray(hi, dtype=float) + pad
     atoms = np.asarray(atoms, dtype=np.int64)
-    f = wrapped(frac[atoms]) if len(atoms) else np.zeros((0, 3))
-    ranges = [range(int(np.floor(lo[a])) - 1, int(np.ceil(hi[a])) + 1) for a in range(3)]
-    pos, idx, shifts = [], [], []
-    for s0 in ranges[0]:
-        for s1 in ranges[1]:
-            for s2 in ranges[2]:
-                s = np.array([s0, s1, s2])
-                g = f + s
-                keep = np.all((g >= lo) & (g <= hi), axis=1)
-                if keep.any():
-                    pos.append(g[keep])
-                    idx.append(atoms[keep])
-                    shifts.append(np.broadcast_to(s, (int(keep.sum()), 3)))
-    if not pos:
-        return np.zeros((0, 3)), np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.int64)
-    return np.concatenate(pos), np.concatenate(idx), np.concatenate(shifts).astype(np.int64)
+    pos = wrapped(frac[atoms]) if len(atoms) else np.zeros((0, 3))
+    shifts = np.zeros((len(atoms), 3), dtype=np.int64)
+    for a in range(3):                      # expand axis by axis: cost O(images), no loop over shifts
+        first = np.ceil(lo[a] - pos[:, a]).astype(np.int64)
+        count = np.maximum(np.floor(hi[a] - pos[:, a]).astype(np.int64) - first + 1, 0)
+        keep = np.repeat(np.arange(len(atoms)), count)
+        offset = np.arange(len(keep)) - np.repeat(np.cumsum(count) - count, count)
+        atoms, pos, shifts = atoms[keep], pos[keep], shifts[keep]
+        shifts[:, a] = first[keep] + offset
+        pos[:, a] += shifts[:, a]
+    return pos, atoms, shifts
