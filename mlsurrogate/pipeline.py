@@ -17,7 +17,7 @@ from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
 from .parallel import agree, raise_collectively
 from .cost import plan_run
-from .structure.read import check_structure
+from .structure.read import check_cell, check_structure
 from .units import kelvin_to_ev
 
 __all__ = ["PredictOptions", "Prediction", "default_grid", "predict"]
@@ -159,6 +159,7 @@ def predict(comm, atoms, model, options=PredictOptions()):
     from .parallel import torch_threads_per_rank
 
     t_start = time.perf_counter()
+    check_cell(atoms)                       # the plan below needs a valid cell
     cell = atoms.cell.array
     grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
     temperature_k = float(options.temperature_k or model.temperature_k)

@@ -24,13 +24,14 @@ def run(args, comm):
     from ..errors import InputError
     from ..model.load import load_model
     from ..pipeline import default_grid
-    from ..structure.read import read_structure
+    from ..structure.read import check_cell, read_structure
     if comm.size != 1:
         raise InputError("plan runs on one process: run it without mpirun and give --ranks")
     if min(args.ranks) < 1 or args.threads_per_rank < 1:
         raise InputError("--ranks and --threads-per-rank must be positive")
     model = load_model(comm, args.model)
     atoms = read_structure(comm, args.structure, args.format)
+    check_cell(atoms)
     options = predict_cli.predict_options(args)
     grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
     plans = []

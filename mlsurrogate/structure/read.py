@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..parallel import on_root
 
-__all__ = ["read_structure", "check_structure", "species_of", "MIN_DISTANCE_A"]
+__all__ = ["read_structure", "check_cell", "check_structure", "species_of", "MIN_DISTANCE_A"]
 
 #: Atoms closer than this (Å) are treated as a broken structure ("atoms on top of each other").
 MIN_DISTANCE_A = 0.5
@@ -40,6 +40,17 @@ def species_of(atoms):
     return sorted(chemical_symbols[z] for z in np.unique(atoms.numbers))
 
 
+def check_cell(atoms):
+    """InputError unless ``atoms`` has atoms and a periodic 3-D cell of finite nonzero volume. Local, O(1)."""
+    if len(atoms) == 0:
+        raise InputError("the structure has no atoms")
+    cell = atoms.cell.array
+    volume = abs(np.linalg.det(cell)) if np.all(np.isfinite(cell)) else float("nan")
+    if not all(atoms.pbc) or not volume >= 1e-6:
+        raise InputError("the structure needs a periodic 3-D cell (pbc on all axes, finite nonzero volume); "
+                         f"got pbc={list(map(bool, atoms.pbc))}, volume {volume:.4g} Å^3")
+
+
 def check_structure(comm, atoms, species, min_distance=MIN_DISTANCE_A):
     """Raise InputError on every rank for structures the engine cannot handle. Collective over ``comm``.
 
@@ -48,12 +59,7 @@ def check_structure(comm, atoms, species, min_distance=MIN_DISTANCE_A):
     the atoms it owns (a brick of the cell, :func:`~mlsurrogate.decomposition.atoms.owner_box`) against
     their neighbours: O(N/P + ghosts) time and memory per rank, no neighbour list of the whole structure.
     """
-    if len(atoms) == 0:
-        raise InputError("the structure has no atoms")
-    cell = atoms.cell.array
-    if not np.all(np.isfinite(cell)) or not all(atoms.pbc) or abs(np.linalg.det(cell)) < 1e-6:
-        raise InputError("the structure needs a periodic 3-D cell (pbc on all axes, finite nonzero volume); "
-                         f"got pbc={list(map(bool, atoms.pbc))}, volume {abs(np.linalg.det(cell)):.4g} Å^3")
+    check_cell(atoms)
     n = len(atoms)
     lo, hi = n * comm.rank // comm.size, n * (comm.rank + 1) // comm.size
     positions = atoms.positions
