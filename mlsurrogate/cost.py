@@ -31,6 +31,9 @@ FIXED_BYTES = 330 * MIB
 ATOM_BYTES = 120
 #: Energy stage per grid point of the rank's FFT block, on top of the kept density (README, energy table).
 ENERGY_BYTES_PER_POINT = 170
+#: Ewald's own grid (coarse density grids only): Gaussians, FFT arrays, G² and masks, per point of its grid
+#: (measured: 131,072 atoms on a 64x64x192 grid, Ewald grid 180x180x540, +740 MiB per rank of 2).
+EWALD_BYTES_PER_POINT = 90
 #: Native kernel rates, flop/s per core (README: 21-23 GFLOP/s float64, ~1.6x in float32); LAMMPS' algorithm.
 NATIVE_FLOPS = {"float64": 21e9, "float32": 33e9}
 LAMMPS_FLOPS = 6.5e9
@@ -169,7 +172,7 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
         from .units import BOHR_ANGSTROM
         own, ewald_sigma, ewald_shape = ewald_layout(np.asarray(cell) / BOHR_ANGSTROM, natoms, grid)
         ewald_points = math.prod(ewald_shape) if own else 0
-        memory["energy"] = block * (8 + ENERGY_BYTES_PER_POINT) + 40 * ewald_points // ranks
+        memory["energy"] = block * (8 + ENERGY_BYTES_PER_POINT) + EWALD_BYTES_PER_POINT * ewald_points // ranks
     peak = memory["fixed"] + memory["atoms"] + max(memory["accumulator"] + memory["pass"], memory.get("energy", 0))
     net_seconds = sum(2.0 * a * b / _gemm_rate(b, dtype) for a, b in zip(model.layer_sizes[:-1], model.layer_sizes[1:]))
     desc_flops, desc_rate = _descriptor_flops(params, neighbours, options)
