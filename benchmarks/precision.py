@@ -93,6 +93,7 @@ def main():
     torch.set_num_threads(torch_threads_per_rank(comm))
     others = [p for p in PRECISIONS if p != "float64"]
     say = print if comm.rank == 0 else (lambda *a, **k: None)
+    say("command:", f"mpirun -n {comm.size}" if comm.size > 1 else "", " ".join([Path(sys.executable).name, *sys.argv]))
     say(f"{comm.size} rank(s); changes against float64 in the same job")
     say(f"{'model':14} {'snapshot':>8} {'precision':>9} | {'dE_F meV':>9} {'dE_band meV/at':>14} {'dE_tot meV/at':>13}")
     for name, path in [("be2.mlsm", ROOT / "models" / "be2.mlsm"), ("Be_model.zip", BE2 / "Be_model.zip")]:

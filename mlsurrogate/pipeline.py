@@ -15,6 +15,7 @@ from .descriptors.field import open_descriptors
 from .electronic.density import DensityAccumulator, plan_window
 from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
+from .model.inference import DEFAULT_PRECISION
 from .parallel import agree, raise_collectively
 from .structure.read import check_structure
 from .units import kelvin_to_ev
@@ -30,7 +31,7 @@ class PredictOptions:
     temperature_k: float = None         # None = the model's
     max_points_per_pass: int = 65536    # descriptor points per rank held at once
     batch_size: int = 2048              # network batch (points)
-    dtype: str = "float64"              # precision of descriptors + network (model/inference.py PRECISIONS)
+    dtype: str = DEFAULT_PRECISION      # of descriptors + network (model/inference.py PRECISIONS)
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
     descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
@@ -71,11 +72,16 @@ def _n_electrons(atoms, model):
 
 
 class _Timer:
+    """Wall seconds per stage since ``t0``, and this process's CPU seconds (all threads) as KEY_cpu."""
     def __init__(self):
         self.t = {"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0}
+        self._cpu = time.process_time()
 
     def add(self, key, t0):
+        cpu = time.process_time()
         self.t[key] = self.t.get(key, 0.0) + time.perf_counter() - t0
+        self.t[key + "_cpu"] = self.t.get(key + "_cpu", 0.0) + cpu - self._cpu
+        self._cpu = cpu
         return time.perf_counter()
 
 

@@ -91,9 +91,10 @@ def run(args, comm):
     pred = predict(comm, atoms, model, options)
     energy = {}
     if energy_plan is not None:
-        t_energy = time.perf_counter()
+        t_energy, cpu_energy = time.perf_counter(), time.process_time()
         energy = prediction_energy(comm, energy_plan, pred)
         pred.timings_s["energy"] = time.perf_counter() - t_energy
+        pred.timings_s["energy_cpu"] = time.process_time() - cpu_energy
     t_write = time.perf_counter()
     if "density" in args.save:
         tmp = os.path.join(args.out, ".density.h5.tmp")

@@ -52,8 +52,8 @@ def correct_biases(comm, torch, layers, exact, x):
     for (w, b, act), (w64, b64) in zip(layers, exact):
         z_ref = F.linear(ref, w64, b64)
         z_low = F.linear(low.to(w.dtype), w, b)
-        shift = comm.allreduce((z_ref - z_low.to(torch.float64)).sum(dim=0).numpy(), op=MPI.SUM) / n
-        b = (b.to(torch.float64) + torch.from_numpy(shift)).to(b.dtype)
+        shift = comm.allreduce((z_ref - z_low.to(torch.float64)).sum(dim=0).cpu().numpy(), op=MPI.SUM) / n
+        b = (b.to(torch.float64) + torch.from_numpy(shift).to(b.device)).to(b.dtype)
         z_low = F.linear(low.to(w.dtype), w, b)
         out.append((w, b, act))
         ref, low = (act(z_ref), act(z_low)) if act is not None else (z_ref, z_low)
