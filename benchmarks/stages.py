@@ -14,7 +14,9 @@ overhead (which includes one descriptor pass of --max-points-per-pass points).
 Runs are interleaved over --repeat rounds and the fastest (e2e) of each case is kept (noisy machine).
 
 Run: .venv/bin/python benchmarks/stages.py [--sizes 1 2 4] [--ranks 1 2] [--models test prod]
-       [--precisions float64 float32 bfloat16] [--repeat 2] [--extra PREDICT FLAGS...]
+       [--precisions float64 float32 bfloat16] [--threads 1] [--repeat 2] [--extra PREDICT FLAGS...]
+On a machine shared with other jobs use --threads 1: idle threads of a multi-threaded rank spin while
+waiting for a descheduled sibling, which CPU time counts.
 For a clean bytes/point figure, give all sizes the same pass size (the pass buffers are the fixed
 overhead): ... --sizes 2 4 --extra --max-points-per-pass 4374
 """
@@ -34,12 +36,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 STAGES = ("descriptors", "calibration", "inference", "postprocess", "energy")
 
 
-def run(model, structure, ranks, precision, out, extra):
+def run(model, structure, ranks, precision, out, extra, threads=None):
     """results.json of one `mpirun -n ranks mlsurrogate predict` (energy from Be2's UPF)."""
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     cmd = [str(BIN / "mpirun"), "-n", str(ranks), str(BIN / "mlsurrogate"), "-q", "predict", "--model", str(model),
            "--structure", str(structure), "--out", str(out), "--overwrite", "--no-plot",
            "--pseudo-dir", str(BE2), "--precision", precision, *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     return json.loads((out / "results.json").read_text())
@@ -72,6 +75,7 @@ def main():
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--models", nargs="+", default=["test", "prod"])
     ap.add_argument("--precisions", nargs="+", default=["float64", "float32", "bfloat16"])
+    ap.add_argument("--threads", type=int, help="threads per rank (OMP_NUM_THREADS; default: the rank's cores)")
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; the fastest run of each case is kept")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more predict flags")
     args = ap.parse_args()
@@ -103,7 +107,7 @@ def main():
                     ase.io.write(path, prim.repeat((n, n, n)))
                 for name in args.models:
                     for p in args.precisions:
-                        r = run(models[name], path, ranks, p, tmp / "out", args.extra)
+                        r = run(models[name], path, ranks, p, tmp / "out", args.extra, args.threads)
                         print(f"# ran {name} {r['natoms']} atoms, {ranks} rank(s), {p}: e2e "
                               f"{e2e(r) * ranks / r['grid'][0] / r['grid'][1] / r['grid'][2] * 1e6:.1f} us/pt/core",
                               flush=True)
@@ -118,7 +122,7 @@ def main():
     base = {}
     for name in args.models:
         for ranks in args.ranks:
-            used = ranks * max(1, cores // ranks)
+            used = ranks * (args.threads or max(1, cores // ranks))
             for n in sorted(args.sizes):
                 for p in args.precisions:
                     r = best[(name, ranks, n, p)]
