@@ -112,6 +112,8 @@ class LdosNetwork:
         self._shift = torch.from_numpy(np.asarray(model.input_shift, dtype=np.float64)).to(self.device)
         self._scale = torch.from_numpy(np.asarray(model.input_scale, dtype=np.float64)).to(self.device)
         self.n_out = w[-1].shape[0]
+        if not self.needs_calibration:
+            self._exact = None  # float64 copies are only for the bias correction
 
     @property
     def needs_calibration(self):
