@@ -32,9 +32,9 @@ PRECISIONS = ("float64", "float32", "bfloat16")
 DEFAULT_PRECISION = "bfloat16"
 PRECISION_HELP = ("arithmetic of descriptors and network (README, Precision). bfloat16 (default): float32 "
                   "descriptors, bfloat16 hidden layers with float32 sums, bias-corrected on a fixed sample of grid "
-                  "points; measured total-energy change <= 0.2 meV/atom vs float64; ~3x faster than float64 on "
-                  "CPUs with AVX512-BF16 or AMX, slow without (use float32 there). float32: < 0.001 meV/atom, "
-                  "~2x faster. float64: the reference")
+                  "points; measured total-energy change <= 0.2 meV/atom vs float64; network 4x faster than float64 "
+                  "on CPUs with AVX512-BF16 or AMX, slow without (use float32 there). float32: < 0.001 meV/atom, "
+                  "network 2x faster. float64: the reference")
 
 
 def descriptor_precision(precision):
