@@ -52,8 +52,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -ra tests
 
+# BENCH_ARGS: more stages.py flags, e.g. BENCH_ARGS="--sizes 2 4 --ranks 2 --models prod --threads 1"
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/stages.py
+	$(BIN)/python benchmarks/stages.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

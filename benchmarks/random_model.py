@@ -2,7 +2,8 @@
 
 Example: python benchmarks/random_model.py --layers 91 800 800 800 250 250 --out /tmp/prod.zip
 The LDOS grid is 250 points from -10 eV in 0.1 eV steps (production-like); outputs are scaled so
-that the LDOS is positive and of Be's magnitude, so a Fermi level exists.
+that the LDOS is positive and of Be's magnitude, so a Fermi level exists. It names Be2's UPF
+(Be.pbe-n-rrkjus_psl.1.0.0.UPF) and ecutrho 160 Ry, so the energy stage runs with that --pseudo-dir.
 """
 import argparse
 import io
@@ -31,7 +32,9 @@ def write_random_model(path, layers, seed=0, spacing=0.1, offset=-10.0):
     iscaler = {"typestring": "feature-wise-standard", "means": [[0.0] * layers[0]], "stds": [[30.0] * layers[0]]}
     oscaler = {"typestring": "minmax", "total_min": 0.01, "total_max": 0.02}
     h = 0.12554583764082228
-    info = {"temperature": 299.98637294316444, "electrons_per_atom": 2.0, "pseudopotentials": {"Be": "Be.UPF"},
+    # Be2's pseudopotential and cutoff, so `predict` computes the total energy with --pseudo-dir ../shared/testdata/Be2
+    info = {"temperature": 299.98637294316444, "electrons_per_atom": 2.0, "ecutrho": 160.0,
+            "pseudopotentials": {"Be": "Be.pbe-n-rrkjus_psl.1.0.0.UPF"},
             "grid_dimensions": [18, 18, 27], "voxel": {"array": [[h, 0, 0], [-h / 2, h * 0.8660254, 0],
                                                                  [0, 0, 0.13221772447684954]]}}
     with zipfile.ZipFile(path, "w") as z:

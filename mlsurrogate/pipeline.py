@@ -15,6 +15,7 @@ from .descriptors.field import open_descriptors
 from .electronic.density import DensityAccumulator, plan_window
 from .electronic.dos import dos_observables, fermi_level
 from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
+from .model.inference import DEFAULT_PRECISION
 from .parallel import agree, raise_collectively
 from .cost import plan_run
 from .structure.read import check_cell, check_structure
@@ -30,8 +31,8 @@ class PredictOptions:
     grid: tuple = None                  # (nx, ny, nz); None = model spacing applied to the cell
     temperature_k: float = None         # None = the model's
     max_points_per_pass: int = 65536    # descriptor points per rank held at once
-    batch_size: int = 8192              # network batch (points)
-    dtype: str = "float64"              # network precision
+    batch_size: int = 2048              # network batch (points)
+    dtype: str = DEFAULT_PRECISION      # of descriptors + network (model/inference.py PRECISIONS)
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
     descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
@@ -78,11 +79,16 @@ def _n_electrons(atoms, model):
 
 
 class _Timer:
+    """Wall seconds per stage since ``t0``, and this process's CPU seconds (all threads) as KEY_cpu."""
     def __init__(self):
         self.t = {"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0}
+        self._cpu = time.process_time()
 
     def add(self, key, t0):
+        cpu = time.process_time()
         self.t[key] = self.t.get(key, 0.0) + time.perf_counter() - t0
+        self.t[key + "_cpu"] = self.t.get(key + "_cpu", 0.0) + cpu - self._cpu
+        self._cpu = cpu
         return time.perf_counter()
 
 
@@ -155,7 +161,8 @@ def _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, 
 def predict(comm, atoms, model, options=PredictOptions()):
     """Predict the electronic structure of ``atoms`` with ``model``. Collective over ``comm``."""
     import torch
-    from .model.inference import LdosNetwork
+    from .model.calibration import calibration_descriptors
+    from .model.inference import LdosNetwork, descriptor_precision
     from .parallel import torch_threads_per_rank
 
     t_start = time.perf_counter()
@@ -180,12 +187,18 @@ def predict(comm, atoms, model, options=PredictOptions()):
     torch.set_num_threads(torch_threads_per_rank(comm))
     net = LdosNetwork(model, dtype=options.dtype, batch_size=options.batch_size)
     timer = _Timer()
+    if net.needs_calibration:  # bfloat16: bias correction on a fixed sample of grid points
+        t0 = time.perf_counter()
+        net.calibrate(comm, calibration_descriptors(comm, atoms, model, decomp))
+        timer.add("calibration", t0)
+    # float32 descriptor arithmetic feeds the float32/bfloat16 networks (LAMMPS computes float64 only)
+    desc = {"precision": descriptor_precision(options.dtype)} if options.descriptors == "native" else {}
     if comm.rank == 0:
         log.info("%d atoms, grid %dx%dx%d, %d ranks as %dx%dx%d, %d pass(es) of <= %d points per rank",
                  len(atoms), *grid, comm.size, *decomp.proc_grid, plan.n_passes,
                  -(-decomp.max_local_size() // plan.n_passes))
     recomputed = False
-    with open_descriptors(comm, options.descriptors, atoms, model.species, params, decomp) as backend:
+    with open_descriptors(comm, options.descriptors, atoms, model.species, params, decomp, **desc) as backend:
         window = None
         if plan.n_passes == 1 or not options.keep_density:
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)

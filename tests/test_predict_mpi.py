@@ -14,7 +14,8 @@ CONTRACT = ["natoms", "grid", "ranks", "temperature_K", "number_of_electrons", "
 
 @pytest.fixture(scope="module")
 def snap0_runs(tmp_path_factory, be2):
-    """Snapshot 0 on 1 rank, 2 ranks, and 2 ranks forced into many small descriptor passes."""
+    """Snapshot 0 on 1 rank, 2 ranks, and 2 ranks forced into many small descriptor passes, in float64
+    (the LAMMPS backend computes float64 descriptors only; test_precision.py covers the other precisions)."""
     base = tmp_path_factory.mktemp("snap0")
     runs = {}
     # native descriptors (the default) except r2p: LAMMPS, so rank-count invariance also spans backends
@@ -24,7 +25,7 @@ def snap0_runs(tmp_path_factory, be2):
                            ("r2w", 2, ["--max-points-per-pass", "1500", "--density-window", "1e-9"])]:
         out = base / name
         proc = run_cli(["predict", "--model", MODEL, "--structure", SNAP0, "--grid", 18, 18, 27,
-                        "--out", out, "--save", "density", *extra], nprocs=n)
+                        "--out", out, "--save", "density", "--precision", "float64", *extra], nprocs=n)
         with h5py.File(out / "density.h5") as f:
             dens = f["density"][...]
             attrs = dict(f["density"].attrs)
@@ -94,8 +95,9 @@ def test_supercell_matches_primitive(tmp_path, be2):
     sc = prim.repeat((2, 2, 2))
     path = tmp_path / "sc.extxyz"
     ase.io.write(path, sc)
-    run_cli(["predict", "--model", MODEL, "--structure", SNAP1, "--out", tmp_path / "p"], nprocs=2)
-    run_cli(["predict", "--model", MODEL, "--structure", path, "--out", tmp_path / "s"], nprocs=2)
+    f64 = ["--precision", "float64"]  # the bound below is float64's (float32 descriptors: ~1e-7)
+    run_cli(["predict", "--model", MODEL, "--structure", SNAP1, "--out", tmp_path / "p", *f64], nprocs=2)
+    run_cli(["predict", "--model", MODEL, "--structure", path, "--out", tmp_path / "s", *f64], nprocs=2)
     p, s = read_results(tmp_path / "p"), read_results(tmp_path / "s")
     assert s["grid"] == [36, 36, 54] and p["grid"] == [18, 18, 27]
     assert s["fermi_energy_eV"] == pytest.approx(p["fermi_energy_eV"], rel=1e-9)

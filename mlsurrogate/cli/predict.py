@@ -6,6 +6,7 @@ Energies in eV, lengths in Å, temperature in K, density in 1/Å^3.
 import logging
 import os
 
+from ..model.inference import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from .energy_options import add_energy_arguments, energy_summary_lines, parse_assignments
 
 __all__ = ["add_arguments", "run"]
@@ -25,9 +26,8 @@ def add_arguments(p, out_required=True):
     p.add_argument("--save", nargs="*", default=[], choices=["density"],
                    help="also write fields: 'density' -> DIR/density.h5 (1/Å^3)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
-    p.add_argument("--precision", choices=["float64", "float32"], default="float64",
-                   help="network arithmetic (float64: rank-count independent to ~1e-15)")
-    p.add_argument("--batch-size", type=int, default=8192, help="grid points per network batch")
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help=PRECISION_HELP)
+    p.add_argument("--batch-size", type=int, default=2048, help="grid points per network batch")
     p.add_argument("--max-points-per-pass", type=int, default=65536,
                    help="descriptor points per rank held at once (bounds memory)")
     p.add_argument("--density-window", type=float, metavar="EV",
