@@ -23,14 +23,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def run_precision(comm, atoms, model, precision, energy=True, grid=None):
     """(Prediction, energy dict or {}) for one precision. Collective."""
-    from mlsurrogate.energy.stage import plan_energy, prediction_energy
+    from mlsurrogate.energy.stage import EnergySettings
     from mlsurrogate.pipeline import PredictOptions, default_grid, predict
     grid = grid or default_grid(atoms.cell.array, model.grid_spacing_A)
-    pred = predict(comm, atoms, model, PredictOptions(grid=grid, dtype=precision))
-    if not energy:
-        return pred, {}
-    plan = plan_energy(comm, atoms, model, grid, str(BE2), {"Be": UPF})
-    return pred, prediction_energy(comm, plan, pred)
+    settings = EnergySettings(pseudo_dir=str(BE2), pseudo_files={"Be": UPF}) if energy else None
+    pred = predict(comm, atoms, model, PredictOptions(grid=grid, dtype=precision, energy=settings))
+    return pred, pred.energy
 
 
 def changes(comm, atoms, model, precisions, grid=None):

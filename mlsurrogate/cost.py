@@ -38,7 +38,7 @@ EWALD_BYTES_PER_POINT = 90
 NATIVE_FLOPS = {"float64": 21e9, "float32": 33e9}
 LAMMPS_FLOPS = 6.5e9
 #: torch GEMM rate per core for the network, flop/s (small layers reach less: see _gemm_rate).
-GEMM_FLOPS = {"float64": 40e9, "float32": 80e9}
+GEMM_FLOPS = {"float64": 40e9, "float32": 80e9, "bfloat16": 160e9}   # measured 41, 87, 164 (README Precision)
 #: Post-processing per point, plus per energy node (DOS sums, density window; measured 0.3-0.6 µs per point
 #: for 11 nodes, 0.9-1.35 µs for 250), and the energy stage per point.
 POST_SECONDS_PER_POINT = 0.5e-6
@@ -153,7 +153,7 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
     per_pass = -(-block // passes)
     volume = abs(float(np.linalg.det(cell)))
     neighbours = natoms / volume * 4.0 / 3.0 * math.pi * cutoff ** 3
-    dtype = getattr(options, "dtype", "float64")
+    dtype = options.dtype
     n_e, k = model.n_energies, model.n_features
     widths = model.layer_sizes[1:]
     batch = min(options.batch_size, per_pass)
@@ -203,8 +203,8 @@ def _descriptor_flops(params, neighbours, options):
                                           params.bzeroflag)
         if backend == "lammps":
             return kernel.flops_per_point(neighbours, lammps=True), LAMMPS_FLOPS
-        return kernel.flops_per_point(neighbours), NATIVE_FLOPS.get(getattr(options, "native_dtype", "float64"),
-                                                                     NATIVE_FLOPS["float64"])
+        from .model.inference import descriptor_precision
+        return kernel.flops_per_point(neighbours), NATIVE_FLOPS[descriptor_precision(options.dtype)]
     except (InputError, ImportError):          # no native build: LAMMPS' measured 3200 points/s at 54 neighbours
         return 1.0, 3200.0 * 54.3 / max(neighbours, 1.0)
 

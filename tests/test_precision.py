@@ -10,12 +10,11 @@ MEV = 1e-3                                # eV: the issue-14 bound on the total-
 
 
 def _energies(comm, atoms, model, precision):
-    from mlsurrogate.energy.stage import plan_energy, prediction_energy
+    from mlsurrogate.energy.stage import EnergySettings
     from mlsurrogate.pipeline import PredictOptions, predict
-    grid = (18, 18, 27)
-    pred = predict(comm, atoms, model, PredictOptions(grid=grid, dtype=precision))
-    energy = prediction_energy(comm, plan_energy(comm, atoms, model, grid, str(BE2)), pred)
-    return pred.fermi_energy_ev, pred.band_energy_ev, energy["total_energy_eV"]
+    pred = predict(comm, atoms, model, PredictOptions(grid=(18, 18, 27), dtype=precision,
+                                                      energy=EnergySettings(pseudo_dir=str(BE2))))
+    return pred.fermi_energy_ev, pred.band_energy_ev, pred.energy["total_energy_eV"]
 
 
 def test_default_precision_within_1_mev_per_atom(comm, be2):
