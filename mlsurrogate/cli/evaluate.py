@@ -159,7 +159,7 @@ def run(args, comm):
         grid = ewald_grid(atoms.cell.array / BOHR_ANGSTROM)
     ecutrho = None
     if any(t in terms for t in ("hartree", "xc")):
-        ecutrho = args.ecutrho or ecutrho_from_qe_file(args.structure)
+        ecutrho = args.ecutrho if args.ecutrho is not None else ecutrho_from_qe_file(args.structure)
         if ecutrho is None:
             raise InputError("--ecutrho is needed for the hartree and xc terms (QE's density cutoff, Ry)")
     pw = PlaneWaveGrid(comm, grid, inputs.cell_bohr, ecutrho or 0.0)   # Ewald sums all G: no sphere
