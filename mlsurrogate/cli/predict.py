@@ -112,6 +112,7 @@ def _run_params(comm, args, atoms):
 
 def run(args, comm):
     from ..checkpoint import Checkpoint, PassControl, sigterm_flag
+    from ..descriptors.bispectrum import check_workload
     from ..model.load import load_model
     from ..output.outdir import OutputDir
     from ..output.results import plot_dos, results_dict, write_density_h5, write_json_atomic
@@ -129,6 +130,7 @@ def run(args, comm):
         model = load_model(comm, args.model)
         atoms = read_structure(comm, args.structure, args.format)
         check_structure(atoms, model.species)
+        check_workload(model.descriptors, atoms, f"the descriptor settings of {args.model}")
         energy_plan = None
         if not args.no_energy:
             grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
