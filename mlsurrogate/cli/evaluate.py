@@ -71,8 +71,11 @@ def _options(args):
 def _load_block(path, sl, what):
     """This rank's block of a .npy array (memory-mapped: only the block is read)."""
     from ..errors import InputError
+    from ..npyfile import open_npy
+    if os.path.isdir(path):
+        raise InputError(f"{what} {path} is a directory, not a .npy file")
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = open_npy(path)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
     return arr, (np.asarray(arr[sl], dtype=np.float64) if sl is not None else None)
