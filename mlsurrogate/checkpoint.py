@@ -195,14 +195,14 @@ class PassControl:
         """Called after pass ``p`` (0-based) of ``n_passes``; ``state_fn()`` gives this rank's state. Collective."""
         from mpi4py import MPI
         self._passes_done += 1
-        stop = bool(self.stop is not None and self.stop.requested)
-        if self.stop_after_pass is not None and self._passes_done >= self.stop_after_pass:
-            stop = True
+        signalled = bool(self.stop is not None and self.stop.requested)
+        rehearsal = self.stop_after_pass is not None and self._passes_done >= self.stop_after_pass
         due = (self.checkpoint is not None and p + 1 < n_passes
                and time.monotonic() - self._last_save >= self.interval_s)
-        flags = np.array([stop, due], dtype=np.int32)
+        flags = np.array([signalled, rehearsal, due], dtype=np.int32)
         self.comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)  # every rank takes the same decision
-        stop, due = bool(flags[0]), bool(flags[1])
+        signalled, rehearsal, due = (bool(f) for f in flags)
+        stop = signalled or rehearsal
         saved = False
         if self.checkpoint is not None and (due or stop):
             self.checkpoint.save(stage, p, sweep_params, state_fn())
@@ -213,7 +213,8 @@ class PassControl:
                        "with --resume to continue")
             else:
                 how = "nothing saved (no --checkpoint DIR); rerun the command"
-            raise Interrupted(f"stopped by SIGTERM after descriptor pass {p + 1}/{n_passes}: {how}")
+            why = "SIGTERM" if signalled else "MLSURROGATE_STOP_AFTER_PASSES"
+            raise Interrupted(f"stopped by {why} after descriptor pass {p + 1}/{n_passes}: {how}")
 
 
 def sweep_state(dos_local, window, acc):
