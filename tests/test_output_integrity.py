@@ -1,0 +1,58 @@
+"""Output paths and integrity (issue 13, classes 5 and 6) under mpirun -n 2: a directory holds the complete
+result of one run or no results.json; a second run on the same --out is refused while the first holds it.
+"""
+import fcntl
+import os
+
+import pytest
+
+from conftest import MODEL, SNAP0
+from helpers_faults import expect_error
+from mlsurrogate.output.outdir import LOCK_NAME
+
+
+def predict(out, *flags):
+    return ["predict", "--model", MODEL, "--structure", SNAP0, "--no-energy", "--out", out, *flags]
+
+
+@pytest.mark.parametrize("where, message", [
+    ("file", "is a file, not a directory"),
+    ("under_file", "is a file, so no directory can be made under it"),
+    ("empty", "--out is empty"),
+    ("proc", "cannot create --out"),
+])
+def test_bad_out(tmp_path, be2, where, message):
+    (tmp_path / "f").write_text("x")
+    out = {"file": tmp_path / "f", "under_file": tmp_path / "f" / "out", "empty": "",
+           "proc": "/proc/mlsurrogate-out"}[where]
+    proc = expect_error(predict(out), message)
+    assert proc.stderr.startswith("OutputError: ") and "--out" in proc.stderr, proc.stderr
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_concurrent_run_refused(tmp_path, be2):
+    """While one run holds DIR's lock (here: this test process), a second run is refused and writes nothing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"pid 4242 on testhost\n")
+        expect_error(predict(out), "is in use by another run (pid 4242 on testhost)", out)
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    finally:
+        os.close(fd)
+
+
+def test_overwrite_never_mixes_runs(tmp_path, be2):
+    """--overwrite removes the old result set before writing; a run stopped midway leaves no results.json,
+    so its new files can never sit next to the old run's results.json."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("results.json", "density.h5", "dos.png"):
+        (out / name).write_text("old run\n")
+    proc = expect_error(predict(out, "--overwrite", "--save", "density", "--max-points-per-pass", 500),
+                        "stopped by MLSURROGATE_STOP_AFTER_PASSES after descriptor pass 2/12", out, code=3,
+                        env={"MLSURROGATE_STOP_AFTER_PASSES": "2"})
+    assert "nothing saved (no --checkpoint DIR)" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [], "old results removed, no lock or temporary left"
