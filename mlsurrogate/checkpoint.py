@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .errors import InputError, Interrupted
+from .errors import InputError, Interrupted, OutputError
 from .parallel import on_root, raise_collectively
 
 __all__ = ["PassControl", "Checkpoint", "sigterm_flag", "file_sha256", "sweep_state", "restore_sweep"]
@@ -142,7 +142,7 @@ class Checkpoint:
             os.replace(tmp, path)
             digest = file_sha256(path)
         except OSError as exc:
-            error = InputError(f"cannot write checkpoint {path}: {exc.strerror or exc}")
+            error = OutputError(f"cannot write checkpoint {path}: {exc.strerror or exc}")
         raise_collectively(self.comm, error)
         digests = self.comm.gather(digest, root=0)
         previous = self.manifest["stages"].get(stage)
