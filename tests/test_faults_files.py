@@ -10,7 +10,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from conftest import BE2, MODEL, SNAP0
+from conftest import MODEL, SNAP0
 from helpers_faults import expect_error
 from helpers_models import write_mala_zip
 from mlsurrogate.errors import ModelError
