@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from .decomposition.grid import GridDecomposition
 from .checkpoint import restore_sweep, sweep_state
+from .decomposition.grid import GridDecomposition
 from .decomposition.passes import plan_passes
 from .descriptors.field import open_descriptors
 from .electronic.density import DensityAccumulator, plan_window

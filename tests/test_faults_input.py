@@ -10,8 +10,6 @@ import pytest
 from conftest import BE2, MODEL, SNAP0
 from helpers_faults import expect_error
 
-UPF_DIR = BE2
-
 
 @pytest.fixture
 def bad_structure(tmp_path, be2):
