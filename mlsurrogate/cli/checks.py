@@ -32,7 +32,7 @@ def positive_int(value, flag):
 def positive_grid(grid, flag="--grid"):
     """``grid`` if None or three integers >= 1; else InputError."""
     if grid is not None and (len(grid) != 3 or min(grid) < 1):
-        raise InputError(f"{flag} {' '.join(map(str, grid))}: must be three positive integers")
+        raise InputError(f"{flag} must be three positive integers, got {' '.join(map(str, grid))}")
     return grid
 
 
