@@ -1,8 +1,9 @@
 """Checkpoint, SIGTERM and resume under mpirun -n 2: a run stopped twice (once as rehearsed with
 MLSURROGATE_STOP_AFTER_PASSES, once by a real SIGTERM to mpirun) and resumed gives results bit-identical
-to an uninterrupted run; resumes of a different run are refused.
+to an uninterrupted run; resumes of a different run, and of a damaged checkpoint, are refused.
 """
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -71,6 +72,16 @@ def test_stop_sigterm_resume_bit_identical(tmp_path, be2):
     stopped_at = int(proc.stderr.split("SIGTERM after descriptor pass ")[1].split("/")[0])
     assert 6 <= stopped_at < n_passes, proc.stderr
     assert "--resume" in proc.stderr
+
+    expect_error(predict(out, *flags, "--resume"), "(passes, proc_grid, ranks differ)", out, nprocs=1)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(ck, damaged)
+    victim = sorted(damaged.glob("sweep.rank00001.*.npz"))[-1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the saved arrays
+    victim.write_bytes(bytes(data))
+    expect_error(predict(out, "--checkpoint", damaged, "--resume"),
+                 f"{victim} does not match its checksum (damaged checkpoint)", out)
 
     proc = run(predict(out, *flags, "--resume"), timeout=240)
     assert proc.returncode == 0, proc.stderr
