@@ -76,21 +76,10 @@ def _params(args, species):
                             weights=_species_values("weight", args.weight, species))
 
 
-def _check_disk(out_dir, nbytes):
-    """InputError if descriptors.npy (``nbytes``) would not fit the free space of ``out_dir``. Local."""
-    import shutil
-    from ..errors import InputError
-    free = shutil.disk_usage(out_dir).free
-    if nbytes > free:
-        raise InputError(f"descriptors.npy would take {nbytes / 2**30:.4g} GiB but {out_dir} has "
-                         f"{free / 2**30:.4g} GiB free: use a smaller --grid, --dtype float32 or another --out")
-    return True
-
-
 def run(args, comm):
     from ..descriptors.bispectrum import check_workload
     from ..descriptors.field import compute_descriptor_field
-    from ..output.outdir import OutputDir
+    from ..output.outdir import OutputDir, check_free_space, reserve_space
     from ..output.results import write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
     from ..structure.read import check_structure, read_structure
@@ -107,12 +96,14 @@ def run(args, comm):
         check_workload(params, atoms, "--rcutfac/--radius")
         grid = tuple(int(n) for n in args.grid)
         shape = grid + (params.n_features,)
-        on_root(comm, _check_disk, args.out, int(np.prod(shape, dtype=object)) * np.dtype(args.dtype).itemsize)
+        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(args.dtype).itemsize
+        on_root(comm, check_free_space, args.out, nbytes, "descriptors.npy")
         tmp = out.temp("descriptors.npy")
         held = {}
 
         def open_file():  # rank 0 assembles the file; memory stays one pass of every rank
             held["out"] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(args.dtype), shape=shape)
+            reserve_space(tmp, held["out"].offset + nbytes)
             return True
         on_root(comm, open_file)
 

@@ -114,13 +114,14 @@ def run(args, comm):
     from ..checkpoint import Checkpoint, PassControl, sigterm_flag
     from ..descriptors.bispectrum import check_workload
     from ..model.load import load_model
-    from ..output.outdir import OutputDir
+    from ..output.outdir import OutputDir, check_free_space
     from ..output.results import plot_dos, results_dict, write_density_h5, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
     from ..energy.stage import plan_energy, prediction_energy
     from ..pipeline import PredictOptions, default_grid, predict
     from ..structure.read import check_structure, read_structure
     import time
+    import numpy as np
 
     t0 = time.perf_counter()
     _check(args)
@@ -132,8 +133,10 @@ def run(args, comm):
         check_structure(atoms, model.species)
         check_workload(model.descriptors, atoms, f"the descriptor settings of {args.model}")
         energy_plan = None
+        grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
+        if "density" in args.save:
+            on_root(comm, check_free_space, args.out, 8 * int(np.prod(grid, dtype=object)), "density.h5")
         if not args.no_energy:
-            grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
             energy_plan = plan_energy(comm, atoms, model, grid, args.pseudo_dir,
                                       parse_assignments(args.pseudo, "--pseudo"), args.ecutrho)
         checkpoint = (Checkpoint(comm, args.checkpoint, _run_params(comm, args, atoms), args.resume)

@@ -12,6 +12,7 @@ A directory holds either the complete result of one run or no ``results.json``:
 * a run that fails removes its temporary files, and the directory itself if the run created it and
   left it empty.
 """
+import errno
 import fcntl
 import os
 import socket
@@ -19,7 +20,7 @@ import socket
 from ..errors import OutputError
 from ..parallel import on_root
 
-__all__ = ["OutputDir", "LOCK_NAME", "check_output_file"]
+__all__ = ["OutputDir", "LOCK_NAME", "check_output_file", "check_free_space", "reserve_space"]
 
 LOCK_NAME = ".mlsurrogate.lock"
 
@@ -52,6 +53,31 @@ def check_output_file(path, overwrite, flag="OUT"):
         raise OutputError(f"the folder of {path} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"the folder of {path} is not writable")
+
+
+def check_free_space(directory, nbytes, what):
+    """OutputError if ``what`` (``nbytes`` bytes) cannot fit the free space of ``directory``. Local."""
+    import shutil
+    free = shutil.disk_usage(directory).free
+    if nbytes > free:
+        raise OutputError(f"{what} would take {nbytes / 2**30:.4g} GiB but {directory} has {free / 2**30:.4g} GiB "
+                          "free: use a smaller --grid or another --out")
+    return True
+
+
+def reserve_space(path, nbytes):
+    """Allocate the blocks of ``path`` up to ``nbytes`` now (writes through a memory map to a sparse file on
+    a full disk would kill the process with SIGBUS instead of raising). OutputError if the disk is full."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return False  # file system without fallocate: the free-space check above is what we have
+        raise OutputError(f"cannot reserve {nbytes / 2**30:.4g} GiB for {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return True
 
 
 class _Lock:
