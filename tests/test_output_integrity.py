@@ -45,13 +45,13 @@ def test_concurrent_run_refused(tmp_path, be2):
 
 
 def test_overwrite_never_mixes_runs(tmp_path, be2):
-    """--overwrite removes the old result set before writing; a run stopped midway leaves no results.json,
-    so its new files can never sit next to the old run's results.json."""
+    """--overwrite removes the old result set (all of it, also files this run would not write) before
+    writing; a run stopped midway leaves no results.json, so nothing new sits next to old results."""
     out = tmp_path / "out"
     out.mkdir()
     for name in ("results.json", "density.h5", "dos.png"):
         (out / name).write_text("old run\n")
-    proc = expect_error(predict(out, "--overwrite", "--save", "density", "--max-points-per-pass", 500),
+    proc = expect_error(predict(out, "--overwrite", "--max-points-per-pass", 500),  # no --save density either
                         "stopped by MLSURROGATE_STOP_AFTER_PASSES after descriptor pass 2/12", out, code=3,
                         env={"MLSURROGATE_STOP_AFTER_PASSES": "2"})
     assert "nothing saved (no --checkpoint DIR)" in proc.stderr

@@ -126,7 +126,7 @@ def run(args, comm):
     t0 = time.perf_counter()
     _check(args)
     stop_after = _stop_after_passes()
-    names = ["results.json", "dos.png"] + (["density.h5"] if "density" in args.save else [])
+    names = ["results.json", "dos.png", "density.h5"]  # the whole result set: --overwrite removes all of it
     with sigterm_flag() as stop, OutputDir(comm, args.out, args.overwrite, names) as out:
         model = load_model(comm, args.model)
         atoms = read_structure(comm, args.structure, args.format)
