@@ -56,3 +56,28 @@ def test_overwrite_never_mixes_runs(tmp_path, be2):
                         env={"MLSURROGATE_STOP_AFTER_PASSES": "2"})
     assert "nothing saved (no --checkpoint DIR)" in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [], "old results removed, no lock or temporary left"
+
+
+def test_full_disk_is_an_output_error(tmp_path):
+    """A write that runs out of space (here: a file-size limit, EFBIG, in a child process) gives one
+    OutputError and leaves no temporary file; non-finite results are refused rather than written."""
+    import subprocess
+    import sys
+    code = f"""
+import resource
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+from mlsurrogate.errors import MLSurrogateError, OutputError
+from mlsurrogate.output.results import write_json_atomic
+try:
+    write_json_atomic({str(tmp_path / 'results.json')!r}, {{"dos_per_eV": [1.0] * 5000}})
+except OutputError as exc:
+    print("OutputError:", exc)
+try:
+    write_json_atomic({str(tmp_path / 'nan.json')!r}, {{"x": float("nan")}})
+except MLSurrogateError as exc:
+    print("refused:", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "OutputError: cannot write" in proc.stdout and "File too large" in proc.stdout, proc.stdout + proc.stderr
+    assert "refused: refusing to write" in proc.stdout and "NaN or infinite" in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
