@@ -14,6 +14,7 @@ A directory holds either the complete result of one run or no ``results.json``:
 """
 import errno
 import fcntl
+import logging
 import os
 import socket
 
@@ -23,6 +24,8 @@ from ..parallel import on_root
 __all__ = ["OutputDir", "LOCK_NAME", "check_output_file", "check_free_space", "reserve_space"]
 
 LOCK_NAME = ".mlsurrogate.lock"
+
+log = logging.getLogger("mlsurrogate")
 
 
 def _check_path(path, flag="--out"):
@@ -89,7 +92,11 @@ class _Lock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN):  # e.g. ENOLCK: no locks on this file system
+                    log.warning("%s: the file system refuses locks (%s); a concurrent run on this --out would not "
+                                "be detected", directory, exc.strerror)
+                    break
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown process"
                 os.close(fd)
                 raise OutputError(f"{directory} is in use by another run ({holder}); wait for it or choose "
