@@ -4,11 +4,14 @@ Library code raises these on *all* ranks at once (see :mod:`mlsurrogate.parallel
 into one line on rank 0 and exit code 2 on every rank.
 """
 
-__all__ = ["MLSurrogateError", "InputError", "ModelError", "ConvergenceError", "OutputError"]
+__all__ = ["MLSurrogateError", "InputError", "ModelError", "ConvergenceError", "OutputError",
+           "Interrupted"]
 
 
 class MLSurrogateError(RuntimeError):
     """Base class of all errors the engine reports to users."""
+
+    exit_code = 2  #: exit status of every rank
 
 
 class InputError(MLSurrogateError):
@@ -25,3 +28,9 @@ class ConvergenceError(MLSurrogateError):
 
 class OutputError(MLSurrogateError):
     """The output location cannot be written, or would overwrite existing results."""
+
+
+class Interrupted(MLSurrogateError):
+    """The run was asked to stop (SIGTERM) and stopped cleanly at a pass boundary; exit code 3."""
+
+    exit_code = 3

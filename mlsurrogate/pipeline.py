@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .checkpoint import restore_sweep, sweep_state
 from .decomposition.grid import GridDecomposition
 from .decomposition.passes import plan_passes
 from .descriptors.field import open_descriptors
@@ -103,15 +104,27 @@ def _pass_error(decomp, model, idx, desc):
 
 
 def _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
-           keep_density, halfwidth=None):
-    """One pass over all sub-lattices. Returns (dos, accumulator)."""
+           keep_density, halfwidth=None, control=None, stage="sweep"):
+    """One pass over all sub-lattices. Returns (dos, accumulator).
+
+    control : a :class:`~mlsurrogate.checkpoint.PassControl` (checkpoint/resume, SIGTERM) or None;
+    ``stage`` names this sweep in the checkpoint.
+    """
     from mpi4py import MPI
     energies = model.energy_grid.energies
     kt = kelvin_to_ev(temperature_k)
     dos_local = np.zeros(len(energies))
     acc, first = None, None
+    sweep_id = {"stage": stage, "grid": decomp.global_shape, "proc_grid": decomp.proc_grid, "ranks": comm.size,
+                "passes": plan.n_passes, "keep_density": keep_density,
+                "window": None if window is None else [window.i_lo, window.i_hi, window.mu_lo, window.mu_hi]}
+    start, saved = (0, None) if control is None else control.restore(stage, sweep_id)
+    if saved is not None:
+        dos_local, window, acc = restore_sweep(comm, saved, decomp.local_size, energies, kt)
     started = time.perf_counter()
     for p, offset in enumerate(plan.offsets):
+        if p < start:
+            continue  # restored from the checkpoint
         t0 = time.perf_counter()
         idx, desc = backend.compute_pass(plan, offset)
         t0 = timer.add("descriptors", t0)
@@ -149,7 +162,9 @@ def _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, 
         if comm.rank == 0 and plan.n_passes > 1:
             done = time.perf_counter() - started
             log.info("pass %d/%d done, %.1f s elapsed, about %.0f s left", p + 1, plan.n_passes, done,
-                     done / (p + 1) * (plan.n_passes - p - 1))
+                     done / (p + 1 - start) * (plan.n_passes - p - 1))
+        if control is not None:
+            control.after_pass(stage, p, plan.n_passes, sweep_id, lambda: sweep_state(dos_local, window, acc))
     if acc is not None:
         agree(comm, bool(acc.filled.all()), MLSurrogateError,
               "some grid points were never computed by the descriptor passes (please report this)")
@@ -158,8 +173,11 @@ def _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, 
     return dos, acc
 
 
-def predict(comm, atoms, model, options=PredictOptions()):
-    """Predict the electronic structure of ``atoms`` with ``model``. Collective over ``comm``."""
+def predict(comm, atoms, model, options=PredictOptions(), control=None):
+    """Predict the electronic structure of ``atoms`` with ``model``. Collective over ``comm``.
+
+    control : optional :class:`~mlsurrogate.checkpoint.PassControl` (checkpoint, resume, SIGTERM).
+    """
     import torch
     from .model.calibration import calibration_descriptors
     from .model.inference import LdosNetwork, descriptor_precision
@@ -169,9 +187,9 @@ def predict(comm, atoms, model, options=PredictOptions()):
     check_cell(atoms)                       # the plan below needs a valid cell
     cell = atoms.cell.array
     grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
-    temperature_k = float(options.temperature_k or model.temperature_k)
-    if temperature_k <= 0:
-        raise InputError("temperature must be positive")
+    temperature_k = float(model.temperature_k if options.temperature_k is None else options.temperature_k)
+    if not (np.isfinite(temperature_k) and temperature_k > 0):
+        raise InputError(f"temperature must be a positive finite number of kelvin, got {temperature_k}")
     params = model.descriptors
     run_plan = plan_run(comm, len(atoms), cell, grid, model, options)   # refuses what cannot fit, before any work
     check_structure(comm, atoms, model.species)
@@ -203,7 +221,7 @@ def predict(comm, atoms, model, options=PredictOptions()):
         if plan.n_passes == 1 or not options.keep_density:
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)
         dos, acc = _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
-                          timer, options.keep_density, options.window_halfwidth_ev)
+                          timer, options.keep_density, options.window_halfwidth_ev, control, "sweep")
         t0 = time.perf_counter()
         obs = dos_observables(model.energy_grid.energies, dos, n_electrons, temperature_k)
         timer.add("postprocess", t0)
@@ -214,7 +232,7 @@ def predict(comm, atoms, model, options=PredictOptions()):
             mu = obs.fermi_energy_ev
             window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), mu - 1e-3, mu + 1e-3)
             dos, acc = _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
-                              timer, True)
+                              timer, True, control=control, stage="recompute")
             recomputed = True
     t0 = time.perf_counter()
     density = acc.density(obs.fermi_energy_ev).reshape(decomp.local_shape) if options.keep_density else None

@@ -21,9 +21,11 @@ def add_arguments(p):
 def run(args, comm):
     from ..model.load import read_model_file
     from ..model.native_format import write_model
+    from ..output.outdir import check_output_file
     from ..parallel import on_root
 
     def convert():
+        check_output_file(args.out, args.overwrite)
         model = read_model_file(args.source)
         if args.xc:
             model.metadata["xc_functional"] = args.xc

@@ -67,10 +67,9 @@ def _params(args, species):
     from ..errors import InputError
     if not 0 <= args.twojmax <= 24:
         raise InputError(f"--twojmax must be between 0 and 24, got {args.twojmax}")
-    if not args.rcutfac > 0 or not 0 < args.rfac0 <= 1 or not args.rmin0 >= 0:
-        raise InputError("need --rcutfac > 0, 0 < --rfac0 <= 1 and --rmin0 >= 0")
-    if args.max_points_per_pass < 1:
-        raise InputError("--max-points-per-pass must be positive")
+    if not (np.isfinite(args.rcutfac) and args.rcutfac > 0 and 0 < args.rfac0 <= 1 and np.isfinite(args.rmin0)
+            and args.rmin0 >= 0):
+        raise InputError("need a finite --rcutfac > 0, 0 < --rfac0 <= 1 and a finite --rmin0 >= 0")
     return BispectrumParams(twojmax=args.twojmax, rcutfac=args.rcutfac, rfac0=args.rfac0, rmin0=args.rmin0,
                             switchflag=args.switchflag, bzeroflag=args.bzeroflag,
                             radii=_species_values("radius", args.radius, species),
@@ -78,67 +77,70 @@ def _params(args, species):
 
 
 def run(args, comm):
+    from ..descriptors.bispectrum import check_workload
     from ..descriptors.field import compute_descriptor_field
-    from ..errors import InputError
-    from ..output.results import commit_file, prepare_output_dir, write_json_atomic
+    from ..output.outdir import OutputDir, check_free_space, reserve_space
+    from ..output.results import write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
     from ..structure.read import check_structure, read_structure, species_of
+    from .checks import positive_grid, positive_int
 
     t0 = time.perf_counter()
-    if min(args.grid) < 1:
-        raise InputError(f"--grid must be three positive integers, got {args.grid}")
-    prepare_output_dir(comm, args.out, args.overwrite, ["descriptors.npy", "results.json"])
-    atoms = read_structure(comm, args.structure, args.format)
-    species = species_of(atoms)
-    check_structure(comm, atoms, species)
-    params = _params(args, species)
-    grid = tuple(int(n) for n in args.grid)
-    tmp = os.path.join(args.out, ".descriptors.npy.tmp")
+    positive_grid(args.grid)
+    positive_int(args.max_points_per_pass, "--max-points-per-pass")
+    with OutputDir(comm, args.out, args.overwrite, ["descriptors.npy", "results.json"]) as out:
+        atoms = read_structure(comm, args.structure, args.format)
+        species = species_of(atoms)
+        check_structure(comm, atoms, species)
+        params = _params(args, species)
+        check_workload(params, atoms, "--rcutfac/--radius")
+        grid = tuple(int(n) for n in args.grid)
+        shape = grid + (params.n_features,)
+        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(args.dtype).itemsize
+        on_root(comm, check_free_space, args.out, nbytes, "descriptors.npy")
+        tmp = out.temp("descriptors.npy")
+        held = {}
 
-    held = {}
+        def open_file():  # rank 0 assembles the file; memory stays one pass of every rank
+            held["out"] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(args.dtype), shape=shape)
+            reserve_space(tmp, held["out"].offset + nbytes)
+            return True
+        on_root(comm, open_file)
 
-    def open_file():  # rank 0 assembles the file; memory stays one pass of every rank
-        held["out"] = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(args.dtype),
-                                                shape=grid + (params.n_features,))
-        return True
-    on_root(comm, open_file)
+        def sink(idx, desc):
+            held["out"][idx[:, 0], idx[:, 1], idx[:, 2]] = desc
 
-    def sink(idx, desc):
-        held["out"][idx[:, 0], idx[:, 1], idx[:, 2]] = desc
-
-    comm.Barrier()  # ranks arrive skewed (eager broadcasts); time the descriptor stage alone
-    t_desc = time.perf_counter()
-    decomp, plan, calc = compute_descriptor_field(comm, atoms, params, grid, args.descriptors,
-                                                  args.max_points_per_pass, sink, args.dtype)
-    t_write = time.perf_counter()
-    timings = {"descriptors": t_write - t_desc}
-    if comm.rank == 0:
-        held.pop("out").flush()
-    commit_file(comm, tmp, os.path.join(args.out, "descriptors.npy"))
-    timings["write"] = time.perf_counter() - t_write
-    timings["total"] = time.perf_counter() - t0
-    kernel = comm.gather(calc.kernel_stats() if hasattr(calc, "kernel_stats") else None, root=0)
-    kernel = _merge_stats(kernel) if comm.rank == 0 and kernel[0] else None
-    peak = max_over_ranks(comm, peak_rss_bytes())
-    npoints = int(np.prod(grid))
-    res = {
-        "natoms": len(atoms), "grid": list(grid), "ranks": comm.size, "proc_grid": list(decomp.proc_grid),
-        "descriptor_passes": plan.n_passes, "backend": args.descriptors, "dtype": args.dtype,
-        "arithmetic": args.dtype if args.descriptors == "native" else "float64",
-        "n_features": params.n_features, "shape": list(grid) + [params.n_features],
-        "settings": params.to_dict(), "species": species, "structure": os.path.abspath(args.structure),
-        "cell_A": atoms.cell.array.tolist(), "timings_s": timings,
-        "points_per_second": npoints / max(timings["descriptors"], 1e-300),
-        "peak_rss_bytes_max_rank": int(peak),
-        "units": {"length": "Angstrom", "descriptors": "dimensionless"},
-    }
-    if kernel is not None:
-        res["native_kernel"] = kernel
-
-    def finish():
-        write_json_atomic(os.path.join(args.out, "results.json"), res)
-        return True
-    on_root(comm, finish)
+        comm.Barrier()  # ranks arrive skewed (eager broadcasts); time the descriptor stage alone
+        t_desc = time.perf_counter()
+        try:
+            decomp, plan, calc = compute_descriptor_field(comm, atoms, params, grid, args.descriptors,
+                                                          args.max_points_per_pass, sink, args.dtype)
+        finally:
+            if "out" in held:  # flush and unmap before the file is committed or removed
+                held.pop("out").flush()
+        t_write = time.perf_counter()
+        timings = {"descriptors": t_write - t_desc}
+        out.commit("descriptors.npy")
+        timings["write"] = time.perf_counter() - t_write
+        timings["total"] = time.perf_counter() - t0
+        kernel = comm.gather(calc.kernel_stats() if hasattr(calc, "kernel_stats") else None, root=0)
+        kernel = _merge_stats(kernel) if comm.rank == 0 and kernel[0] else None
+        peak = max_over_ranks(comm, peak_rss_bytes())
+        npoints = int(np.prod(grid))
+        res = {
+            "natoms": len(atoms), "grid": list(grid), "ranks": comm.size, "proc_grid": list(decomp.proc_grid),
+            "descriptor_passes": plan.n_passes, "backend": args.descriptors, "dtype": args.dtype,
+            "arithmetic": args.dtype if args.descriptors == "native" else "float64",
+            "n_features": params.n_features, "shape": list(shape),
+            "settings": params.to_dict(), "species": species, "structure": os.path.abspath(args.structure),
+            "cell_A": atoms.cell.array.tolist(), "timings_s": timings,
+            "points_per_second": npoints / max(timings["descriptors"], 1e-300),
+            "peak_rss_bytes_max_rank": int(peak),
+            "units": {"length": "Angstrom", "descriptors": "dimensionless"},
+        }
+        if kernel is not None:
+            res["native_kernel"] = kernel
+        on_root(comm, write_json_atomic, out.file("results.json"), res)
     if comm.rank == 0:
         print(f"descriptors {grid[0]} x {grid[1]} x {grid[2]} x {params.n_features} ({args.dtype}, "
               f"{args.descriptors}) in {timings['descriptors']:.2f} s on {comm.size} rank(s): "

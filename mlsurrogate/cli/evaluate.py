@@ -42,6 +42,11 @@ def add_arguments(p):
 def _options(args):
     from ..energy.terms import TERMS
     from ..errors import InputError
+    from .checks import positive
+    positive(args.temperature, "--temperature", "K")
+    positive(args.ecutrho, "--ecutrho", "Ry")
+    if args.energy_grid is not None and not all(np.isfinite(args.energy_grid)):
+        raise InputError(f"--energy-grid {' '.join(map(str, args.energy_grid))}: needs finite numbers")
     if args.density and args.ldos:
         raise InputError("give either --density or --ldos, not both")
     if args.ldos and (args.energy_grid is None or args.temperature is None):
@@ -66,8 +71,11 @@ def _options(args):
 def _load_block(path, sl, what):
     """This rank's block of a .npy array (memory-mapped: only the block is read)."""
     from ..errors import InputError
+    from ..npyfile import open_npy
+    if os.path.isdir(path):
+        raise InputError(f"{what} {path} is a directory, not a .npy file")
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = open_npy(path)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
     return arr, (np.asarray(arr[sl], dtype=np.float64) if sl is not None else None)
@@ -127,22 +135,35 @@ def _ldos_density(comm, pw, args, n_electrons, volume_a3):
 
 
 def run(args, comm):
+    from ..output.outdir import OutputDir
+    from ..output.results import write_json_atomic
+    from ..parallel import on_root
+    from .checks import valence_map
+
+    t0 = time.perf_counter()
+    terms = _options(args)
+    valences = valence_map(parse_assignments(args.valence, "--valence", float))
+    with OutputDir(comm, args.out, args.overwrite, ["results.json"]) as out:
+        results = _evaluate(comm, args, terms, valences, t0)
+        on_root(comm, write_json_atomic, out.file("results.json"), results)
+    if comm.rank == 0:
+        print("\n".join(energy_summary_lines(results)), flush=True)
+        print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)
+    return 0
+
+
+def _evaluate(comm, args, terms, valences, t0):
+    """The results.json content of ``evaluate``. Collective."""
     from ..energy.plane_waves import PlaneWaveGrid
     from ..energy.setup import discover_pseudopotentials, ecutrho_from_qe_file, energy_inputs, load_pseudopotentials
     from ..energy.terms import energy_results, energy_terms, ewald_grid
     from ..errors import InputError
-    from ..output.results import prepare_output_dir, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
     from ..structure.read import check_structure, read_structure, species_of
     from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM
-
-    t0 = time.perf_counter()
-    terms = _options(args)
-    prepare_output_dir(comm, args.out, args.overwrite, ["results.json"])
     atoms = read_structure(comm, args.structure, args.format)
     species = species_of(atoms)
     check_structure(comm, atoms, species)
-    valences = parse_assignments(args.valence, "--valence", float)
     pseudo_dir = args.pseudo_dir or os.path.dirname(os.path.abspath(args.structure))
     need_valences = "ewald" in terms or "xc" in terms or bool(args.ldos)
     need_pseudos = "xc" in terms or (need_valences and any(s not in valences for s in species))
@@ -159,7 +180,7 @@ def run(args, comm):
         grid = ewald_grid(atoms.cell.array / BOHR_ANGSTROM)
     ecutrho = None
     if any(t in terms for t in ("hartree", "xc")):
-        ecutrho = args.ecutrho or ecutrho_from_qe_file(args.structure)
+        ecutrho = args.ecutrho if args.ecutrho is not None else ecutrho_from_qe_file(args.structure)
         if ecutrho is None:
             raise InputError("--ecutrho is needed for the hartree and xc terms (QE's density cutoff, Ry)")
     pw = PlaneWaveGrid(comm, grid, inputs.cell_bohr, ecutrho or 0.0)   # Ewald sums all G: no sphere
@@ -187,8 +208,4 @@ def run(args, comm):
     results["timings_s"] = {"read": t2 - t1, "energy": t3 - t2, "total": time.perf_counter() - t0}
     results["peak_rss_bytes_max_rank"] = int(max_over_ranks(comm, peak_rss_bytes()))
     results["units"] = {"energy": "eV", "energies_Ry": "Ry", "length": "Angstrom", "temperature": "K"}
-    on_root(comm, write_json_atomic, os.path.join(args.out, "results.json"), results)
-    if comm.rank == 0:
-        print("\n".join(energy_summary_lines(results)), flush=True)
-        print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)
-    return 0
+    return results

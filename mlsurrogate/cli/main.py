@@ -1,7 +1,8 @@
 """Command-line entry point: ``mlsurrogate <command> ...`` (run under mpirun/srun for parallel runs).
 
 The only module that touches ``MPI.COMM_WORLD``. A user error (MLSurrogateError, raised on all ranks
-at once) prints one line on rank 0 and every rank exits with code 2; any other exception aborts the
+at once) prints one line on rank 0 and every rank exits with code 2 (3: stopped by SIGTERM,
+resumable); any other exception aborts the
 whole MPI job instead of leaving ranks waiting.
 """
 import argparse
@@ -59,7 +60,7 @@ def main(argv=None):
                 import traceback
                 traceback.print_exc()
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         comm.Abort(130)
     except BaseException:

@@ -29,6 +29,7 @@ def run(args, comm):
         raise InputError("plan runs on one process: run it without mpirun and give --ranks")
     if min(args.ranks) < 1 or args.threads_per_rank < 1:
         raise InputError("--ranks and --threads-per-rank must be positive")
+    predict_cli.check_arguments(args)
     model = load_model(comm, args.model)
     atoms = read_structure(comm, args.structure, args.format)
     check_cell(atoms)

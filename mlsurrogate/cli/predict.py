@@ -44,6 +44,12 @@ def add_arguments(p, out_required=True):
                    help="memory each rank may use, GiB (default: SLURM's --mem-per-cpu/--mem, else the node's "
                         "available memory shared by its ranks); runs predicted to need more are refused at once")
     add_energy_arguments(p, "the model's directory")
+    p.add_argument("--checkpoint", metavar="DIR", help="save the state of the descriptor passes in DIR (every "
+                   "--checkpoint-interval seconds and on SIGTERM) so that --resume can continue a killed job")
+    p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="S",
+                   help="seconds between checkpoints (default 300; 0: after every pass)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint DIR (same "
+                   "structure, model, grid, ranks and options); results are bit-identical to an uninterrupted run")
 
 
 def _summary(res, stages):
@@ -79,42 +85,96 @@ def predict_options(args):
                           descriptors=args.descriptors, energy=energy, memory_per_rank_bytes=memory)
 
 
+def check_arguments(args):
+    """Refuse explicit values that cannot be used (never silently replaced by defaults). Local."""
+    from .checks import positive, positive_grid, positive_int, non_negative
+    positive_grid(args.grid)
+    positive(args.temperature, "--temperature", "K")
+    positive(args.ecutrho, "--ecutrho", "Ry")
+    positive(args.density_window, "--density-window", "eV")
+    positive_int(args.batch_size, "--batch-size")
+    positive_int(args.max_points_per_pass, "--max-points-per-pass")
+    positive(args.memory_per_rank, "--memory-per-rank", "GiB")
+    non_negative(args.checkpoint_interval, "--checkpoint-interval", "s")
+    if args.resume and not args.checkpoint:
+        from ..errors import InputError
+        raise InputError("--resume needs --checkpoint DIR (the directory of the interrupted run)")
+
+
+def _stop_after_passes():
+    """MLSURROGATE_STOP_AFTER_PASSES=k: stop as SIGTERM would after k passes (rehearse a job script)."""
+    from ..errors import InputError
+    value = os.environ.get("MLSURROGATE_STOP_AFTER_PASSES")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"MLSURROGATE_STOP_AFTER_PASSES={value!r}: expected a positive integer")
+    return int(value)
+
+
+def _run_params(comm, args, atoms):
+    """What identifies a run for --resume: structure and model hashes and every option that changes results."""
+    import hashlib
+    import numpy as np
+    from ..checkpoint import file_sha256
+    from ..parallel import on_root
+    h = hashlib.sha256()
+    for array in (atoms.cell.array, atoms.get_scaled_positions(wrap=False), atoms.numbers):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return {"structure_sha256": h.hexdigest(), "model_sha256": on_root(comm, file_sha256, args.model),
+            "grid": args.grid, "temperature_K": args.temperature, "precision": args.precision,
+            "batch_size": args.batch_size, "max_points_per_pass": args.max_points_per_pass,
+            "density_window_eV": args.density_window, "descriptors": args.descriptors}
+
+
 def run(args, comm):
+    from ..checkpoint import Checkpoint, PassControl, sigterm_flag
     from ..model.load import load_model
-    from ..output.results import (commit_file, plot_dos, prepare_output_dir, results_dict, write_density_h5,
-                                  write_json_atomic)
+    from ..output.outdir import OutputDir, check_free_space
+    from ..output.results import plot_dos, results_dict, write_density_h5, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
-    from ..pipeline import predict
+    from ..pipeline import default_grid, predict
     from ..structure.read import read_structure
     import time
+    import numpy as np
 
     t0 = time.perf_counter()
-    names = ["results.json"] + (["density.h5"] if "density" in args.save else [])
-    prepare_output_dir(comm, args.out, args.overwrite, names)
-    model = load_model(comm, args.model)
-    atoms = read_structure(comm, args.structure, args.format)
-    pred = predict(comm, atoms, model, predict_options(args))
-    t_write = time.perf_counter()
-    if "density" in args.save:
-        tmp = os.path.join(args.out, ".density.h5.tmp")
-        write_density_h5(comm, tmp, pred.density, pred.decomposition, atoms.cell.array)
-        commit_file(comm, tmp, os.path.join(args.out, "density.h5"))
-    pred.timings_s["write"] = time.perf_counter() - t_write
-    pred.timings_s["total"] = time.perf_counter() - t0
-    peak = max_over_ranks(comm, peak_rss_bytes())
-    res = results_dict(pred, atoms, model, peak, extra={
-        "structure": os.path.abspath(args.structure), "precision": args.precision,
-        "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point,
-        "predicted_peak_bytes_per_rank": pred.plan.peak_bytes_per_rank,
-        "predicted_core_hours": pred.plan.core_hours, **pred.energy})
+    check_arguments(args)
+    stop_after = _stop_after_passes()
+    names = ["results.json", "dos.png", "density.h5"]  # the whole result set: --overwrite removes all of it
+    with sigterm_flag() as stop, OutputDir(comm, args.out, args.overwrite, names) as out:
+        model = load_model(comm, args.model)
+        atoms = read_structure(comm, args.structure, args.format)
+        if "density" in args.save:
+            grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
+            on_root(comm, check_free_space, args.out, 8 * int(np.prod(grid, dtype=object)), "density.h5")
+        checkpoint = (Checkpoint(comm, args.checkpoint, _run_params(comm, args, atoms), args.resume)
+                      if args.checkpoint else None)
+        control = PassControl(comm, stop, checkpoint, args.checkpoint_interval, stop_after)
+        pred = predict(comm, atoms, model, predict_options(args), control)
+        t_write = time.perf_counter()
+        if "density" in args.save:
+            write_density_h5(comm, out.temp("density.h5"), pred.density, pred.decomposition, atoms.cell.array)
+            out.commit("density.h5")
+        pred.timings_s["write"] = time.perf_counter() - t_write
+        pred.timings_s["total"] = time.perf_counter() - t0
+        peak = max_over_ranks(comm, peak_rss_bytes())
+        res = results_dict(pred, atoms, model, peak, extra={
+            "structure": os.path.abspath(args.structure), "precision": args.precision,
+            "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point,
+            "predicted_peak_bytes_per_rank": pred.plan.peak_bytes_per_rank,
+            "predicted_core_hours": pred.plan.core_hours, **pred.energy})
 
-    def finish():
-        if not args.no_plot:
-            plot_dos(os.path.join(args.out, "dos.png"), pred.dos_energies_ev, pred.dos_per_ev,
-                     pred.fermi_energy_ev, f"{res['natoms']} atoms, {res['temperature_K']:.1f} K")
-        write_json_atomic(os.path.join(args.out, "results.json"), res)
-        return True
-    on_root(comm, finish)
+        def finish():  # results.json last: it marks the directory as one complete result
+            if not args.no_plot:
+                plot_dos(out.temp("dos.png"), pred.dos_energies_ev, pred.dos_per_ev,
+                         pred.fermi_energy_ev, f"{res['natoms']} atoms, {res['temperature_K']:.1f} K")
+                out.rename_local("dos.png")
+            write_json_atomic(out.file("results.json"), res)
+            return True
+        on_root(comm, finish)
+        if checkpoint is not None:
+            checkpoint.remove()
     if comm.rank == 0:
         print(_summary(res, ["descriptors", "inference", "postprocess", "energy", "write", "total"]), flush=True)
         print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)

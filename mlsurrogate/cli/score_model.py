@@ -5,7 +5,6 @@ The test set is a TOML file with [[test]] entries (keys as [[train]] of the trai
 model predicts the LDOS from the snapshot's descriptors; band energy and Fermi level come from the
 DOS = sum of LDOS * dV (errors: prediction - DFT; eV). Runs as one process.
 """
-import json
 
 __all__ = ["add_arguments", "run"]
 
@@ -25,6 +24,9 @@ def run(args, comm):
     from .train import load_snapshots, metrics_table
 
     agree(comm, comm.size == 1, InputError, "score-model runs as one process; start it without mpirun")
+    if args.json:
+        from ..output.outdir import check_output_file
+        check_output_file(args.json, overwrite=True, flag="--json")
     specs = load_test_set(args.data)
     report = {}
     for path in args.model:
@@ -36,6 +38,6 @@ def run(args, comm):
         print(metrics_table(rows), flush=True)
         report[path] = {label: m.as_dict() for label, m, _ in rows}
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+        from ..output.results import write_json_atomic
+        write_json_atomic(args.json, report)
     return 0

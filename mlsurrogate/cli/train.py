@@ -73,16 +73,14 @@ def run(args, comm):
     import torch
     from ..errors import InputError
     from ..model.native_format import write_model
+    from ..output.outdir import check_output_file
     from ..parallel import agree
     from ..training.config import load_config
     from ..training.loop import split_points, train_model
 
     agree(comm, comm.size == 1, InputError, "train runs as one process; start it without mpirun")
+    check_output_file(args.out, args.overwrite, "--out")
     cfg = load_config(args.config)
-    if os.path.exists(args.out) and not args.overwrite:
-        raise InputError(f"{args.out} exists; pass --overwrite to replace it")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        raise InputError(f"the folder of {args.out} does not exist")
     species = tuple(sorted(cfg.model.valence_electrons))
     load = lambda specs: load_snapshots(comm, specs, cfg.energy_grid, cfg.model.valence_electrons, cfg.descriptors)
     train, val = load(cfg.train), load(cfg.validation)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..structure.read import species_of
+from .bispectrum import check_workload
 from .native_grid import descriptor_backend
 
 __all__ = ["open_descriptors", "compute_descriptor_field", "type_ids"]
@@ -20,6 +21,7 @@ def open_descriptors(comm, backend, atoms, species, params, decomp, **options):
     species : ordered symbols; type ids are 1 + their position. options : backend keywords (native:
     ``precision``).
     """
+    _check_inputs(atoms, params)
     with descriptor_backend(backend)(comm, **options) as calc:
         calc.set_structure(atoms.cell.array, atoms.get_scaled_positions(wrap=True), type_ids(atoms, species),
                            species, params, decomp)
@@ -45,6 +47,7 @@ def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_
     """
     from ..decomposition.grid import GridDecomposition
     from ..decomposition.passes import plan_passes
+    _check_inputs(atoms, params)
     species = species or species_of(atoms)
     decomp = GridDecomposition.create(comm, grid, atoms.cell.array, params.max_cutoff(species))
     plan = plan_passes(decomp, max_points_per_pass)
@@ -55,6 +58,13 @@ def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_
             _gather_to_root(comm, np.ascontiguousarray(idx, dtype=np.int64),
                             np.ascontiguousarray(desc, dtype=np.float64), sink)
     return decomp, plan, calc
+
+
+def _check_inputs(atoms, params):
+    """Positions and cutoffs the kernels can work with (finite; bounded neighbours). Local, raises InputError."""
+    from ..structure.read import check_finite_geometry
+    check_finite_geometry(atoms)
+    check_workload(params, atoms)
 
 
 def _gather_to_root(comm, idx, desc, sink):

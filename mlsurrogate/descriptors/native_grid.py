@@ -50,12 +50,20 @@ def native_module():
     ``MLSURROGATE_NATIVE_VARIANT=generic|avx2|avx512`` forces one (benchmarks, debugging).
     """
     forced = os.environ.get("MLSURROGATE_NATIVE_VARIANT")
+    known = [name for name, _ in _VARIANTS]
+    if forced and forced not in known:
+        raise InputError(f"MLSURROGATE_NATIVE_VARIANT={forced!r} is not a kernel variant; choose one of "
+                         f"{', '.join(known)} or unset it")
     flags = _cpu_flags()
     errors = []
     for name, needed in _VARIANTS:
         if forced and name != forced:
             continue
-        if not forced and not all(f in flags for f in needed):
+        missing = [f for f in needed if f not in flags]
+        if missing and forced and flags:
+            raise InputError(f"MLSURROGATE_NATIVE_VARIANT={forced}: this CPU lacks {', '.join(missing)}; "
+                             "choose a smaller variant or unset it")
+        if missing and not forced:
             continue
         try:
             return importlib.import_module(f"mlsurrogate.descriptors._snapgrid_{name}")

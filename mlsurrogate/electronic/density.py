@@ -74,6 +74,18 @@ class DensityAccumulator:
         self.values[flat_index] = ldos[:, w.i_lo:w.i_hi]
         self.filled[flat_index] = True
 
+    def state(self):
+        """Arrays that restore this accumulator bit for bit (checkpoints): {name: array}."""
+        return {"acc_below": self.below, "acc_values": self.values, "acc_filled": self.filled}
+
+    def load_state(self, state):
+        """Restore from :meth:`state`'s arrays; ValueError if they do not fit this accumulator."""
+        for name, mine in (("acc_below", self.below), ("acc_values", self.values), ("acc_filled", self.filled)):
+            saved = state[name]
+            if saved.shape != mine.shape or saved.dtype != mine.dtype:
+                raise ValueError(f"{name} is {saved.dtype} {saved.shape}, expected {mine.dtype} {mine.shape}")
+            mine[...] = saved
+
     def density(self, mu):
         """Electron density (n_local,) in 1/Å^3 at chemical potential ``mu`` (eV)."""
         if not self.window.contains(mu):

@@ -48,7 +48,7 @@ def plan_energy(comm, atoms, model, grid, settings=EnergySettings()):
         if abs(pseudos[s].z_valence - model.electrons_per_atom[s]) > 1e-8:
             raise ModelError(f"the model counts {model.electrons_per_atom[s]:g} electrons per {s} atom, its "
                              f"pseudopotential {os.path.basename(pseudos[s].path)} {pseudos[s].z_valence:g}")
-    ecut = settings.ecutrho_ry or model.metadata.get("ecutrho_ry")
+    ecut = settings.ecutrho_ry if settings.ecutrho_ry is not None else model.metadata.get("ecutrho_ry")
     if not ecut:
         raise InputError("the model does not state ecutrho: pass --ecutrho RY (QE's density cutoff)")
     check_grid(grid, inputs.cell_bohr, float(ecut))

@@ -11,6 +11,8 @@ __all__ = ["load_model", "read_model_file"]
 
 def read_model_file(path):
     """Read a model file of any supported format (ours, or a MALA .zip), chosen by content. Local."""
+    if os.path.isdir(path):
+        raise ModelError(f"model file {path} is a directory, not a file")
     if not os.path.isfile(path):
         raise ModelError(f"model file {path} does not exist")
     if is_native_model(path):

@@ -4,12 +4,14 @@
 import json
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
 from ..descriptors.bispectrum import BispectrumParams
 from ..electronic.dos import EnergyGrid
 from ..errors import ModelError
+from ..npyfile import MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, BadArrayFile, read_zip_member
 from .model import Model
 from .safe_unpickle import load_legacy_torch, load_pickled_record
 
@@ -31,7 +33,12 @@ def _scaler(zf, kind):
     name = _member(zf, [f".{kind}.json", f".{kind}.pkl"])
     if name is None:
         raise ModelError(f"MALA zip has no {kind} member")
-    raw = zf.read(name)
+    try:
+        raw = read_zip_member(zf, name, MAX_WEIGHTS_BYTES)
+    except BadArrayFile as exc:
+        raise ModelError(str(exc)) from None
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, zlib.error) as exc:
+        raise ModelError(f"{name}: unreadable member ({type(exc).__name__}: {exc})") from None
     if name.endswith(".json"):
         try:
             state = json.loads(raw)
@@ -113,11 +120,16 @@ def load_mala_zip(path):
             raise ModelError(f"{path}: no *.info.json (temperature, electrons per atom, grid); "
                              "cannot run inference without it")
         try:
-            params = json.loads(zf.read(pname))
-            info = json.loads(zf.read(iname))
+            params = json.loads(read_zip_member(zf, pname, MAX_JSON_BYTES))
+            info = json.loads(read_zip_member(zf, iname, MAX_JSON_BYTES))
+            network = read_zip_member(zf, nname, MAX_WEIGHTS_BYTES)
+        except BadArrayFile as exc:
+            raise ModelError(f"{path}: {exc}") from None
         except ValueError as exc:
             raise ModelError(f"{path}: malformed JSON ({exc})") from None
-        weights, biases = _layers(load_legacy_torch(zf.read(nname)))
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, zlib.error) as exc:
+            raise ModelError(f"{path}: unreadable member ({type(exc).__name__}: {exc})") from None
+        weights, biases = _layers(load_legacy_torch(network))
         net, desc, targets = params.get("network", {}), params.get("descriptors", {}), params.get("targets", {})
         if desc.get("descriptor_type", "Bispectrum") != "Bispectrum":
             raise ModelError(f"descriptor type {desc.get('descriptor_type')!r} is not supported (Bispectrum only)")

@@ -82,5 +82,18 @@ class Model:
         missing = [s for s in self.species if s not in self.electrons_per_atom]
         if missing:
             raise ModelError(f"model lacks valence electron counts for {missing}")
-        if self.temperature_k <= 0:
-            raise ModelError("model temperature must be positive")
+        if not (np.isfinite(self.temperature_k) and self.temperature_k > 0):
+            raise ModelError(f"model temperature {self.temperature_k} K: must be positive and finite")
+        bad = {s: z for s, z in self.electrons_per_atom.items() if not (np.isfinite(z) and z > 0)}
+        if bad:
+            raise ModelError(f"model valence electrons {bad}: must be positive and finite")
+        spacing = np.asarray(self.grid_spacing_A, dtype=float)
+        if spacing.shape != (3,) or not np.all(np.isfinite(spacing) & (spacing > 0)):
+            raise ModelError(f"model grid spacing {list(self.grid_spacing_A)} Å: needs three positive finite numbers")
+        g = self.energy_grid
+        if not (np.isfinite(g.offset_ev) and np.isfinite(g.spacing_ev) and g.spacing_ev > 0):
+            raise ModelError(f"model energy grid offset {g.offset_ev} eV, spacing {g.spacing_ev} eV: must be finite, "
+                             "spacing > 0")
+        for w in self.weights:
+            if w.dtype not in (np.float32, np.float64):
+                raise ModelError(f"model weights are {w.dtype}; float32 or float64 expected")

@@ -10,12 +10,14 @@ import io
 import json
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
 from ..descriptors.bispectrum import BispectrumParams
 from ..electronic.dos import EnergyGrid
 from ..errors import ModelError, OutputError
+from ..npyfile import MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, BadArrayFile, arrays_from_npz_bytes, read_zip_member
 from .model import Model
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "write_model", "read_native_model", "is_native_model"]
@@ -153,12 +155,13 @@ def read_native_model(path):
         raise ModelError(f"model file {path} does not exist")
     try:
         with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read(_JSON))
-            with np.load(io.BytesIO(zf.read(_NPZ)), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads(read_zip_member(zf, _JSON, MAX_JSON_BYTES))
+            arrays = arrays_from_npz_bytes(read_zip_member(zf, _NPZ, MAX_WEIGHTS_BYTES), MAX_WEIGHTS_BYTES)
     except KeyError as exc:
         raise ModelError(f"{path}: missing member {exc}") from None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except BadArrayFile as exc:
+        raise ModelError(f"{path}: unreadable model ({exc})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, zlib.error) as exc:
         raise ModelError(f"{path}: unreadable model ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: model.json is not a JSON object")

@@ -41,12 +41,29 @@ class _TensorRef:
         self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
 
     def materialise(self):
+        """The tensor as its own C-contiguous array; ModelError if any element would lie outside the
+        storage (size, stride and offset come from the file and are never trusted)."""
         if self.storage.data is None:
             raise ModelError("tensor storage missing from the torch file")
         base = self.storage.data
         itemsize = base.dtype.itemsize
+        numbers = (self.offset, *self.size, *self.stride)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
+            raise ModelError("tensor offset/size/stride in the torch file are not integers")
+        if (self.offset < 0 or any(n < 0 for n in self.size) or any(s < 0 for s in self.stride)
+                or len(self.size) != len(self.stride)):
+            raise ModelError(f"tensor with offset {self.offset}, size {self.size}, stride {self.stride}: "
+                             "negative or mismatched values in the torch file")
         if len(self.size) == 0:
+            if self.offset >= len(base):
+                raise ModelError(f"scalar tensor at offset {self.offset} lies outside its storage of {len(base)}")
             return np.array(base[self.offset])
+        if 0 in self.size:
+            return np.zeros(self.size, dtype=base.dtype)
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+        if last >= len(base):
+            raise ModelError(f"tensor of size {self.size}, stride {self.stride}, offset {self.offset} reaches "
+                             f"element {last} of a storage of {len(base)} elements: garbled or crafted torch file")
         view = np.lib.stride_tricks.as_strided(
             base[self.offset:], shape=self.size, strides=[s * itemsize for s in self.stride])
         return np.array(view)  # own copy, C-contiguous
@@ -141,6 +158,8 @@ def _read_stream(f):
         if st is None:
             raise ModelError(f"storage {key} listed but not referenced")
         (count,) = struct.unpack("<q", f.read(8))
+        if count < 0 or count != st.numel:
+            raise ModelError(f"storage {key} holds {count} elements but is declared with {st.numel}")
         nbytes = count * st.dtype.itemsize
         raw = f.read(nbytes)
         if len(raw) != nbytes:

@@ -9,28 +9,11 @@ import os
 
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import MLSurrogateError, OutputError
 from ..parallel import on_root, raise_collectively
 from ..structure.read import species_of
 
-__all__ = ["prepare_output_dir", "results_dict", "write_json_atomic", "write_density_h5", "plot_dos",
-           "commit_file"]
-
-
-def _prepare(out_dir, overwrite, names):
-    os.makedirs(out_dir, exist_ok=True)
-    if not os.access(out_dir, os.W_OK):
-        raise OutputError(f"output directory {out_dir} is not writable")
-    existing = [n for n in names if os.path.exists(os.path.join(out_dir, n))]
-    if existing and not overwrite:
-        raise OutputError(f"{out_dir} already holds {', '.join(existing)}; choose another --out or pass "
-                          "--overwrite")
-    return True
-
-
-def prepare_output_dir(comm, out_dir, overwrite, names=("results.json",)):
-    """Create ``out_dir``; refuse to overwrite existing results unless asked. Collective."""
-    return on_root(comm, _prepare, out_dir, overwrite, names)
+__all__ = ["results_dict", "write_json_atomic", "write_density_h5", "plot_dos"]
 
 
 def results_dict(prediction, atoms, model, peak_rss_max, extra=None):
@@ -68,17 +51,25 @@ def results_dict(prediction, atoms, model, peak_rss_max, extra=None):
 
 
 def write_json_atomic(path, data):
-    """Write JSON to ``path`` via a temporary file and rename. Local (call on one rank)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Write JSON to ``path`` via a temporary file and rename. Local (call on one rank).
 
-
-def commit_file(comm, tmp_path, final_path):
-    """Rename a finished temporary file into place on rank 0. Collective."""
-    return on_root(comm, os.replace, tmp_path, final_path)
+    Non-finite numbers are refused (they are not JSON); a full disk or unwritable place is an OutputError
+    and leaves no temporary file behind.
+    """
+    try:
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    except ValueError:
+        raise MLSurrogateError(f"refusing to write {path}: the results hold NaN or infinite values "
+                               "(please report this with the input)") from None
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_density_h5(comm, path, density_block, decomp, cell):
@@ -159,5 +150,9 @@ def plot_dos(path, energies, dos, fermi_energy, title):
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120, format="png")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)

@@ -10,14 +10,31 @@ import numpy as np
 from ..errors import InputError
 from ..parallel import on_root
 
-__all__ = ["read_structure", "check_cell", "check_structure", "species_of", "MIN_DISTANCE_A"]
+__all__ = ["read_structure", "check_cell", "check_structure", "check_finite_geometry", "species_of",
+           "MIN_DISTANCE_A"]
 
 #: Atoms closer than this (Å) are treated as a broken structure ("atoms on top of each other").
 MIN_DISTANCE_A = 0.5
 
 
+def check_finite_geometry(atoms, where="the structure"):
+    """InputError unless every position and cell entry is a finite number (Å). Local.
+
+    NaN/inf coordinates would reach the descriptor kernels as invalid cell-list indices.
+    """
+    cell, positions = np.asarray(atoms.cell.array, dtype=float), np.asarray(atoms.positions, dtype=float)
+    if not np.all(np.isfinite(cell)):
+        raise InputError(f"{where}: the cell holds NaN or infinite values")
+    bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
+    if bad.size:
+        raise InputError(f"{where}: atom {int(bad[0])} has a NaN or infinite position {positions[bad[0]].tolist()} "
+                         f"({bad.size} atom(s) in all)")
+
+
 def _read(path, fmt):
     import ase.io
+    if os.path.isdir(path):
+        raise InputError(f"structure file {path} is a directory, not a file")
     if not os.path.isfile(path):
         raise InputError(f"structure file {path} does not exist")
     try:
@@ -25,7 +42,10 @@ def _read(path, fmt):
     except Exception as exc:  # ASE raises many types for unreadable files
         raise InputError(f"cannot read structure {path}: {type(exc).__name__}: {exc}") from None
     if isinstance(atoms, list):
+        if not atoms:
+            raise InputError(f"structure file {path} holds no structure")
         atoms = atoms[-1]
+    check_finite_geometry(atoms, f"structure {path}")
     return atoms
 
 

@@ -4,6 +4,7 @@ Units: energies eV, temperature K, lengths Å. Relative paths are relative to ``
 itself is relative to the directory of the TOML file. See README.md ("Train") for every key.
 """
 from dataclasses import dataclass, field, fields
+import math
 import os
 
 from ..descriptors.bispectrum import BispectrumParams
@@ -122,12 +123,19 @@ def _check(cfg):
         if not getattr(opt, key) > 0:
             raise InputError(f"[training] {key} must be positive")
     g = cfg.energy_grid
-    if g.count < 2 or not g.spacing_ev > 0:
-        raise InputError("[energy_grid] needs count >= 2 and spacing_ev > 0")
-    if not cfg.model.temperature_K > 0:
-        raise InputError("[model] temperature_K must be positive")
+    if g.count < 2 or not (math.isfinite(g.spacing_ev) and g.spacing_ev > 0) or not math.isfinite(g.offset_ev):
+        raise InputError("[energy_grid] needs count >= 2, a finite spacing_ev > 0 and a finite offset_ev")
+    if not (math.isfinite(cfg.model.temperature_K) and cfg.model.temperature_K > 0):
+        raise InputError(f"[model] temperature_K {cfg.model.temperature_K}: must be a positive finite number")
     if not cfg.model.valence_electrons:
         raise InputError("[model] valence_electrons must name every species, e.g. {Be = 2}")
+    for symbol, z in cfg.model.valence_electrons.items():
+        if isinstance(z, bool) or not isinstance(z, (int, float)) or not (math.isfinite(z) and z > 0):
+            raise InputError(f"[model] valence_electrons {symbol} = {z!r}: must be a positive finite number")
+    if cfg.model.ecutrho_ry is not None and not (math.isfinite(cfg.model.ecutrho_ry) and cfg.model.ecutrho_ry > 0):
+        raise InputError(f"[model] ecutrho_ry {cfg.model.ecutrho_ry}: must be a positive finite number")
+    if not (math.isfinite(opt.learning_rate) and math.isfinite(opt.weight_decay) and opt.weight_decay >= 0):
+        raise InputError("[training] learning_rate and weight_decay must be finite (weight_decay >= 0)")
     if not cfg.train:
         raise InputError("no [[train]] snapshots given")
     if not 0.0 <= cfg.validation_fraction < 1.0:

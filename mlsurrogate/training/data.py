@@ -93,10 +93,13 @@ def grid_descriptors(comm, atoms, species, params, grid):
 
 
 def _load_npy(path, what):
+    from ..npyfile import open_npy
+    if os.path.isdir(path):
+        raise InputError(f"{what} file {path} is a directory, not a .npy file")
     if not os.path.isfile(path):
         raise InputError(f"{what} file {path} does not exist")
     try:
-        return np.load(path, allow_pickle=False)
+        return open_npy(path, mmap=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
 
