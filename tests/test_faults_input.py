@@ -62,7 +62,7 @@ def test_explicit_values_refused(tmp_path, be2, flags, message):
 def test_explicit_values_checked_where_parsed(flags, message):
     """Every explicit predict value goes through the same check (in-process: the parser predict uses)."""
     from mlsurrogate.cli.main import _parser
-    from mlsurrogate.cli.predict import _check
+    from mlsurrogate.cli.predict import check_arguments as _check
     from mlsurrogate.errors import InputError
     args = _parser()[0].parse_args(["predict", "--model", "m", "--structure", "s", "--out", "o", *flags])
     with pytest.raises(InputError) as info:

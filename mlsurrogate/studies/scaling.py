@@ -75,7 +75,7 @@ def write_structures(atoms, runs, out):
     for run in runs:
         folder = Path(out) / run.name
         folder.mkdir(parents=True, exist_ok=True)
-        atoms.repeat(run.repeat).write(folder / "structure.extxyz")
+        atoms.repeat(run.repeat).write(folder / "structure.extxyz", parallel=False)
 
 
 def predict_command(run, out, model, base_grid, predict_args, launcher):
