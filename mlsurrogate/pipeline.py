@@ -34,7 +34,7 @@ class PredictOptions:
     dtype: str = "float64"              # network precision
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
-    descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
+    descriptors: str = "native"         # "native", "native-exclude-coincident" or "lammps" (the reference)
     energy: object = None               # energy.stage.EnergySettings: add the total free energy; None = skip
     memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
 
