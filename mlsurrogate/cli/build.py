@@ -40,7 +40,7 @@ def write_cell(path, built, overwrite=False):
     if built.fault_z_A is not None:
         atoms.info["fault_z_A"] = built.fault_z_A
     try:
-        ase.io.write(path, atoms)
+        ase.io.write(path, atoms, parallel=False)  # called on one rank only
     except Exception as exc:
         raise OutputError(f"cannot write {path}: {type(exc).__name__}: {exc}") from None
 

@@ -25,7 +25,7 @@ from ..decomposition.atoms import atoms_near_box, pad_fractions
 from ..errors import InputError
 from .bispectrum import BispectrumParams
 
-__all__ = ["BACKENDS", "NativeGrid", "native_module", "atoms_near_block", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
+__all__ = ["BACKENDS", "NativeGrid", "atoms_on_grid_points", "native_module", "atoms_near_block", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -104,6 +104,23 @@ def lammps_geometry(cell, scaled_positions):
     lam = np.where(lam < 0.0, lam + 1.0, lam)
     lam = np.where(lam >= 1.0, np.maximum(lam - 1.0, 0.0), lam)
     return np.ascontiguousarray(rotated), np.ascontiguousarray(lam)
+
+
+def atoms_on_grid_points(comm, cell, scaled_positions, grid, tolerance_A=1e-10):
+    """Number of atoms within ``tolerance_A`` (LAMMPS' |r|^2 <= 1e-20 Å^2) of a grid point. Collective.
+
+    Each rank tests a strided slice of the atoms (O(N/P)); the LAMMPS backend drops such atoms from those
+    points' neighbour lists (the native default includes them with their continuous limit).
+    """
+    from mpi4py import MPI
+    frac = np.asarray(scaled_positions[comm.rank::comm.size], dtype=float)
+    n = np.asarray(grid, dtype=float)
+    count = 0
+    for start in range(0, len(frac), 1 << 16):
+        f = frac[start:start + (1 << 16)] * n
+        d = (f - np.round(f)) / n @ np.asarray(cell, dtype=float)
+        count += int(np.count_nonzero(np.einsum("ij,ij->i", d, d) <= tolerance_A ** 2))
+    return comm.allreduce(count, op=MPI.SUM)
 
 
 def atoms_near_block(cell, scaled_positions, decomp, cutoff):

@@ -87,6 +87,18 @@ def plan_cells(sizes, symbol, a, c, rattle=0.0, seed=0):
     return out
 
 
+def study_grid(model, perfect, faulted, grid=None):
+    """The grid of both cells of a pair: ``grid`` if given, else the model's spacing applied to each lattice
+    vector of either cell, the larger count per axis (the faulted cell's tilted third vector is a little
+    longer; one grid for both cells, so discretisation errors cancel in ΔF)."""
+    from ..pipeline import default_grid
+    if grid:
+        return tuple(int(n) for n in grid)
+    gp = default_grid(perfect.atoms.cell.array, model.grid_spacing_A)
+    gf = default_grid(faulted.atoms.cell.array, model.grid_spacing_A)
+    return tuple(max(p, f) for p, f in zip(gp, gf))
+
+
 def write_cells(out, cells, overwrite):
     """Write every pair's structures under ``out`` (call on one process)."""
     from ..cli.build import write_cell

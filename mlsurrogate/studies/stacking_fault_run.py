@@ -20,8 +20,8 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..parallel import on_root
-from .stacking_fault import (CellPair, assemble, cell_record, plan_cells, plot_study, read_json, write_cells,
-                             write_study_json)
+from .stacking_fault import (CellPair, assemble, cell_record, plan_cells, plot_study, read_json, study_grid,
+                             write_cells, write_study_json)
 
 __all__ = ["run_here", "write_slurm", "collect", "STUDY_FILES"]
 
@@ -65,7 +65,7 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
     """The whole study inside this MPI job. Collective over ``comm``. Returns the study dict (every rank)."""
     from ..output.results import commit_file, prepare_output_dir, results_dict, write_density_h5, write_json_atomic
     from ..parallel import max_over_ranks, peak_rss_bytes
-    from ..pipeline import default_grid, predict
+    from ..pipeline import predict
     from .fault_density import plane_average_block, write_difference_h5
     t_start = time.perf_counter()
     cells = plan_cells(sizes, symbol, a, c, rattle, seed)
@@ -77,7 +77,7 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
     records, extra, profile_plot = [], {}, None
     for n, (pair, perfect, faulted) in enumerate(cells):
         largest = n == len(cells) - 1
-        grid = tuple(options.grid) if options.grid else default_grid(perfect.atoms.cell.array, model.grid_spacing_A)
+        grid = study_grid(model, perfect, faulted, options.grid)
         results, averages = {}, {}
         for kind, built in (("perfect", perfect), ("faulted", faulted)):
             t0 = time.perf_counter()
@@ -176,7 +176,6 @@ def write_slurm(comm, model, model_path, out, sizes, symbol, a, c, options, pred
     Ranks per size: the fewest whole nodes whose predicted peak memory per rank (cost model) is below
     ``mem_per_rank_gib`` and predicted wall time below 70 % of ``time_limit``. Local work on rank 0.
     """
-    from ..pipeline import default_grid
     cells = plan_cells(sizes, symbol, a, c, rattle, seed)
     h, m, s = (int(v) for v in time_limit.split(":"))
     limit_s = 3600 * h + 60 * m + s
@@ -190,9 +189,8 @@ def write_slurm(comm, model, model_path, out, sizes, symbol, a, c, options, pred
         jobs.mkdir(exist_ok=True)
         exe = str(Path(sys.executable).with_name("mlsurrogate"))
         manifest, scripts = [], []
-        for pair, perfect, _ in cells:
-            grid = tuple(options.grid) if options.grid else default_grid(perfect.atoms.cell.array,
-                                                                          model.grid_spacing_A)
+        for pair, perfect, faulted in cells:
+            grid = study_grid(model, perfect, faulted, options.grid)
             from ..cost import estimate
             per_node = max(1, cores_per_node // threads)
             nodes = 1
