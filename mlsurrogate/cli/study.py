@@ -29,8 +29,9 @@ def add_arguments(p):
     s.add_argument("--rattle", type=float, default=0.0, metavar="STD",
                    help="random Cartesian displacements, std per component in Å (identical in perfect and faulted)")
     s.add_argument("--seed", type=int, default=0, help="seed of --rattle")
-    s.add_argument("--grid", type=int, nargs=3, metavar=("NX", "NY", "NZ"),
-                   help="grid of every cell (default: the model's spacing applied to each perfect cell)")
+    s.add_argument("--points-per-cell", type=int, nargs=3, metavar=("NA", "NB", "NC"),
+                   help="grid points per hcp unit cell along a1, a2, c (size K gets NA K x NB K x 2 NC K; default: "
+                        "the model's grid spacing)")
     s.add_argument("--descriptors", choices=["native", "native-exclude-coincident", "lammps"], default="native",
                    help="descriptor backend (see predict)")
     s.add_argument("--max-points-per-pass", type=int, default=65536, help="descriptor points per rank at once")
@@ -67,8 +68,7 @@ def run(args, comm):
             raise InputError(f"--symbol {symbol!r} is not a species of the model ({', '.join(model.species)})")
         energy = EnergySettings(pseudo_dir=args.pseudo_dir, pseudo_files=parse_assignments(args.pseudo, "--pseudo"),
                                 ecutrho_ry=args.ecutrho)
-        options = PredictOptions(grid=tuple(args.grid) if args.grid else None,
-                                 max_points_per_pass=args.max_points_per_pass, descriptors=args.descriptors,
+        options = PredictOptions(max_points_per_pass=args.max_points_per_pass, descriptors=args.descriptors,
                                  energy=energy)
         if args.slurm:
             extra = ["--descriptors", args.descriptors]
@@ -80,7 +80,8 @@ def run(args, comm):
                 extra += ["--ecutrho", str(args.ecutrho)]
             scripts, manifest = write_slurm(comm, model, args.model, args.out, args.sizes, symbol, args.a, args.c,
                                             options, extra, args.cores_per_node, args.threads_per_rank, args.time,
-                                            args.mem_per_rank, args.rattle, args.seed, args.overwrite)
+                                            args.mem_per_rank, args.rattle, args.seed, args.overwrite,
+                                            points_per_cell=args.points_per_cell)
             if comm.rank == 0:
                 for cell in manifest:
                     print(f"size {cell['size']}: {cell['natoms']} atoms, grid {'x'.join(map(str, cell['grid']))}, "
@@ -90,7 +91,7 @@ def run(args, comm):
                       f"`mlsurrogate study stacking-fault --collect {args.out}`", flush=True)
             return 0
         study = run_here(comm, model, args.model, args.out, args.sizes, symbol, args.a, args.c, options,
-                         args.rattle, args.seed, args.overwrite, args.save_densities)
+                         args.rattle, args.seed, args.overwrite, args.save_densities, args.points_per_cell)
         out = args.out
     if comm.rank == 0:
         print(f"{'K':>3} {'atoms':>7} {'delta_F (eV)':>13} {'gamma (mJ/m^2)':>15} {'Hartree dF (eV)':>16} "

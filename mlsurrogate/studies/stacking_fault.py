@@ -87,13 +87,16 @@ def plan_cells(sizes, symbol, a, c, rattle=0.0, seed=0):
     return out
 
 
-def study_grid(model, perfect, faulted, grid=None):
-    """The grid of both cells of a pair: ``grid`` if given, else the model's spacing applied to each lattice
-    vector of either cell, the larger count per axis (the faulted cell's tilted third vector is a little
-    longer; one grid for both cells, so discretisation errors cancel in ΔF)."""
+def study_grid(model, pair, perfect, faulted, points_per_cell=None):
+    """The grid of both cells of a pair (one grid for both, so discretisation errors cancel in ΔF).
+
+    points_per_cell : (NA, NB, NC) grid points per hcp unit cell along a1, a2, c, scaled with the repeat;
+    None: the model's spacing applied to each lattice vector of either cell, the larger count per axis (the
+    faulted cell's tilted third vector is a little longer).
+    """
     from ..pipeline import default_grid
-    if grid:
-        return tuple(int(n) for n in grid)
+    if points_per_cell:
+        return tuple(int(n) * r for n, r in zip(points_per_cell, pair.repeat))
     gp = default_grid(perfect.atoms.cell.array, model.grid_spacing_A)
     gf = default_grid(faulted.atoms.cell.array, model.grid_spacing_A)
     return tuple(max(p, f) for p, f in zip(gp, gf))

@@ -61,7 +61,7 @@ def _write_profile_h5(comm, path, z, avg_p, avg_f, area):
 
 
 def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=0.0, seed=0, overwrite=False,
-             save_all_densities=False):
+             save_all_densities=False, points_per_cell=None):
     """The whole study inside this MPI job. Collective over ``comm``. Returns the study dict (every rank)."""
     from ..output.results import commit_file, prepare_output_dir, results_dict, write_density_h5, write_json_atomic
     from ..parallel import max_over_ranks, peak_rss_bytes
@@ -77,7 +77,7 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
     records, extra, profile_plot = [], {}, None
     for n, (pair, perfect, faulted) in enumerate(cells):
         largest = n == len(cells) - 1
-        grid = study_grid(model, perfect, faulted, options.grid)
+        grid = study_grid(model, pair, perfect, faulted, points_per_cell)
         results, averages = {}, {}
         for kind, built in (("perfect", perfect), ("faulted", faulted)):
             t0 = time.perf_counter()
@@ -115,7 +115,8 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
             profile_plot = (z, (averages["faulted"] - averages["perfect"]) * pair.fault_area_A2, pair.fault_z_A)
             extra["rdf"] = _study_rdfs(comm, out, model, perfect.atoms, faulted.atoms)
     extra.update({"ranks": comm.size, "wall_s_total": time.perf_counter() - t_start,
-                  "descriptors": options.descriptors})
+                  "descriptors": options.descriptors,
+                  "points_per_cell": list(points_per_cell) if points_per_cell else "the model's grid spacing"})
     study = assemble(model_path, a, c, symbol, records, rattle, seed, extra)
     on_root(comm, _finish, out, study, profile_plot)
     return study
@@ -170,7 +171,7 @@ KIND=${{KINDS[$SLURM_ARRAY_TASK_ID]}}
 
 def write_slurm(comm, model, model_path, out, sizes, symbol, a, c, options, predict_args, cores_per_node=48,
                 threads=1, time_limit="02:00:00", mem_per_rank_gib=2.0, rattle=0.0, seed=0, overwrite=False,
-                launcher="srun --cpu-bind=cores"):
+                launcher="srun --cpu-bind=cores", points_per_cell=None):
     """Write the cells, one 2-task SLURM array per size, jobs/submit_all.sh and study_manifest.json.
 
     Ranks per size: the fewest whole nodes whose predicted peak memory per rank (cost model) is below
@@ -190,7 +191,7 @@ def write_slurm(comm, model, model_path, out, sizes, symbol, a, c, options, pred
         exe = str(Path(sys.executable).with_name("mlsurrogate"))
         manifest, scripts = [], []
         for pair, perfect, faulted in cells:
-            grid = study_grid(model, perfect, faulted, options.grid)
+            grid = study_grid(model, pair, perfect, faulted, points_per_cell)
             from ..cost import estimate
             per_node = max(1, cores_per_node // threads)
             nodes = 1
