@@ -4,7 +4,6 @@ With ideal positions on a commensurate grid, atoms coincide with grid points; LA
 |r|^2 > 1e-20 drops them, so a 1e-9 Å rounding (a file with 9 decimals) moves the descriptors by a finite
 amount. The limit exists: for rmin0 = 0 the Cayley-Klein parameters tend to a = 1, b = 0.
 """
-import ase
 import numpy as np
 import pytest
 
