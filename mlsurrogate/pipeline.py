@@ -36,7 +36,7 @@ class PredictOptions:
     dtype: str = DEFAULT_PRECISION      # of descriptors + network (model/inference.py PRECISIONS)
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
-    descriptors: str = "native"         # descriptor backend: "native" or "lammps" (the reference)
+    descriptors: str = "native"         # "native", "native-exclude-coincident" or "lammps" (the reference)
     energy: object = None               # energy.stage.EnergySettings: add the total free energy; None = skip
     memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
 
@@ -195,6 +195,13 @@ def predict(comm, atoms, model, options=PredictOptions(), control=None):
     check_structure(comm, atoms, model.species)
     decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(model.species))
     plan = plan_passes(decomp, options.max_points_per_pass)
+    if options.descriptors != "native":
+        from .descriptors.native_grid import atoms_on_grid_points
+        on_points = atoms_on_grid_points(comm, cell, atoms.get_scaled_positions(wrap=True), grid)
+        if on_points and comm.rank == 0:
+            log.warning("%d atom(s) sit within 1e-10 Å of a grid point: the %s descriptors drop them from those "
+                        "points (LAMMPS' self-exclusion), so the result jumps under 1e-10 Å of rounding; the "
+                        "default native backend uses the continuous limit", on_points, options.descriptors)
     energy_plan = None
     if options.energy is not None:
         from .energy.stage import plan_energy

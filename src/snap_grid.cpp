@@ -3,7 +3,12 @@
 //
 // Semantics (as LAMMPS ComputeSNAGrid + SNA, re-derived, not copied):
 //  * the grid point is a central "atom" of type 1 with a self term wself = 1 on the diagonal of U_j;
-//  * atom j is a neighbour when 1e-20 < |r|^2 < (2 rcutfac radius_j)^2, r = x_point - x_atom;
+//  * atom j is a neighbour when |r|^2 < (2 rcutfac radius_j)^2, r = x_point - x_atom. An atom on the
+//    grid point (r -> 0) is included with its continuous limit (for rmin0 = 0 the Cayley-Klein
+//    parameters tend to a = 1, b = 0). LAMMPS instead drops atoms with |r|^2 <= 1e-20 (its
+//    self-exclusion), which makes the descriptors jump under 1e-10 A of rounding; exclude_coincident
+//    reproduces that for parity tests (and is forced for rmin0 != 0, where the limit depends on the
+//    direction of approach);
 //  * positions are rounded as in LAMMPS when the caller passes LAMMPS' cell and lamda coordinates
 //    (native_grid.lammps_geometry): an image w periods away is lamda +- 1 added |w| times, then
 //    x = lamda_0 a + lamda_1 b + lamda_2 c in that order (Domain::lamda2x), no fused multiply-adds;
@@ -61,8 +66,9 @@ double deltacg(int j1, int j2, int j) {
 
 class SnapGrid {
  public:
-  SnapGrid(int twojmax, double rfac0, double rmin0, int switchflag, int bzeroflag)
-      : tj_(twojmax), rfac0_(rfac0), rmin0_(rmin0), switch_(switchflag), bzero_(bzeroflag) {
+  SnapGrid(int twojmax, double rfac0, double rmin0, int switchflag, int bzeroflag, bool exclude_coincident = false)
+      : tj_(twojmax), rfac0_(rfac0), rmin0_(rmin0), switch_(switchflag), bzero_(bzeroflag),
+        exclude_coincident_(exclude_coincident || rmin0 != 0.0) {
     if (twojmax < 0 || twojmax > 24) throw std::invalid_argument("twojmax must be in 0..24");
     const int jdim = tj_ + 1;
     idxu_block_.resize(jdim);
@@ -182,6 +188,7 @@ class SnapGrid {
   int tj_;
   double rfac0_, rmin0_;
   int switch_, bzero_;
+  bool exclude_coincident_;  // drop atoms with |r|^2 <= 1e-20 as LAMMPS does
   int idxu_max_ = 0;
   std::vector<int> idxu_block_, idxcg_block_;
   std::vector<double> rootpq_, cg_;
@@ -201,7 +208,8 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
     s[l] = T(sd[l]);
     const double r = std::sqrt(rx[l] * rx[l] + ry[l] * ry[l] + rz[l] * rz[l]);
     const double theta0 = (r - rmin0_) * rfac0_ * M_PI / (rcut[l] - rmin0_);
-    const double z0 = r / std::tan(theta0);
+    // r = 0 (an atom on the grid point, rmin0 = 0): the limit r / tan(r k) -> 1 / k, so a = 1, b = 0
+    const double z0 = theta0 != 0.0 ? r / std::tan(theta0) : (rcut[l] - rmin0_) / (rfac0_ * M_PI);
     const double r0inv = 1.0 / std::sqrt(r * r + z0 * z0);
     ar[l] = T(r0inv * z0);
     ai[l] = T(-r0inv * rz[l]);
@@ -423,7 +431,7 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
                   const double dz = xp[2] - (g0 * h[2] + g1 * h[5] + g2 * h[8]);
                   const double rsq = dx * dx + dy * dy + dz * dz;
                   const int t = cl.type[k];
-                  if (rsq < rcutsq[t] && rsq > 1e-20) {
+                  if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
                     const double r = std::sqrt(rsq);
                     double sfac = 1.0;
                     if (switch_ && r > rmin0_) {
@@ -641,8 +649,8 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 PYBIND11_MODULE(SNAPGRID_MODULE, m) {
   m.doc() = "Bispectrum (SNAP) descriptors on grid points, LAMMPS sna/grid semantics (float64).";
   py::class_<SnapGrid>(m, "SnapGrid")
-      .def(py::init<int, double, double, int, int>(), py::arg("twojmax"), py::arg("rfac0"), py::arg("rmin0"),
-           py::arg("switchflag"), py::arg("bzeroflag"))
+      .def(py::init<int, double, double, int, int, bool>(), py::arg("twojmax"), py::arg("rfac0"), py::arg("rmin0"),
+           py::arg("switchflag"), py::arg("bzeroflag"), py::arg("exclude_coincident") = false)
       .def_property_readonly("ncoeff", &SnapGrid::ncoeff)
       .def_property_readonly("twojmax", &SnapGrid::twojmax)
       .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)

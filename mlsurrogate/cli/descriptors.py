@@ -36,8 +36,10 @@ def add_arguments(p):
                    help="radius of a species, Å (repeatable; default 0.5)")
     p.add_argument("--weight", action="append", default=[], metavar="SYMBOL=W",
                    help="neighbour weight of a species (repeatable; default 1.0)")
-    p.add_argument("--descriptors", choices=["lammps", "native"], default="native",
-                   help="backend: our compiled kernel (default) or LAMMPS compute sna/grid (reference)")
+    p.add_argument("--descriptors", choices=["native", "native-exclude-coincident", "lammps"], default="native",
+                   help="backend: our compiled kernel (default; continuous for atoms on grid points), the same "
+                        "with LAMMPS' exclusion of atoms within 1e-10 Å of a grid point (parity tests), or LAMMPS "
+                        "compute sna/grid (reference; drops such atoms)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="dtype of descriptors.npy; float32 with the native backend also computes in float32 "
                         "(1.6x faster, ~2e-6 relative to each component's scale); LAMMPS always float64")
@@ -130,7 +132,7 @@ def run(args, comm):
         res = {
             "natoms": len(atoms), "grid": list(grid), "ranks": comm.size, "proc_grid": list(decomp.proc_grid),
             "descriptor_passes": plan.n_passes, "backend": args.descriptors, "dtype": args.dtype,
-            "arithmetic": args.dtype if args.descriptors == "native" else "float64",
+            "arithmetic": args.dtype if args.descriptors.startswith("native") else "float64",
             "n_features": params.n_features, "shape": list(shape),
             "settings": params.to_dict(), "species": species, "structure": os.path.abspath(args.structure),
             "cell_A": atoms.cell.array.tolist(), "timings_s": timings,

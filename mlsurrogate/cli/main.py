@@ -15,7 +15,9 @@ COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("plan", "mlsurrogate.cli.pl
             ("evaluate", "mlsurrogate.cli.evaluate"),
             ("descriptors", "mlsurrogate.cli.descriptors"), ("convert-model", "mlsurrogate.cli.convert_model"),
             ("train", "mlsurrogate.cli.train"), ("score-model", "mlsurrogate.cli.score_model"),
-            ("scaling", "mlsurrogate.cli.scaling")]
+            ("scaling", "mlsurrogate.cli.scaling"),
+            ("build", "mlsurrogate.cli.build"), ("study", "mlsurrogate.cli.study"),
+            ("rdf", "mlsurrogate.cli.rdf")]
 
 
 def _parser():

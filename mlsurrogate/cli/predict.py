@@ -34,9 +34,11 @@ def add_arguments(p, out_required=True):
                    help="expert: half-width (eV) of the energy window kept per point for the density, around "
                         "the Fermi level estimated from the first descriptor pass (default: max(2 spacings, "
                         "0.25 eV)); if the final Fermi level falls outside, the sweep is redone")
-    p.add_argument("--descriptors", choices=["lammps", "native"], default="native",
+    p.add_argument("--descriptors", choices=["native", "native-exclude-coincident", "lammps"], default="native",
                    help="descriptor backend: our compiled kernel (default; LAMMPS' values to ~1e-14, several "
-                        "times faster) or LAMMPS compute sna/grid (the reference)")
+                        "times faster; an atom on a grid point enters with its continuous limit), "
+                        "native-exclude-coincident (LAMMPS' exclusion of such atoms, for parity tests) or LAMMPS "
+                        "compute sna/grid (the reference; drops atoms within 1e-10 Å of a grid point)")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
     p.add_argument("--no-energy", action="store_true",
                    help="skip the total energy (Hartree, XC, Ewald need the model's UPF pseudopotentials)")
@@ -152,6 +154,15 @@ def run(args, comm):
                       if args.checkpoint else None)
         control = PassControl(comm, stop, checkpoint, args.checkpoint_interval, stop_after)
         pred = predict(comm, atoms, model, predict_options(args), control)
+        from ..structure.rdf import transferability
+        t_rdf = time.perf_counter()
+        rdf_keys = transferability(comm, atoms, model)
+        pred.timings_s["rdf"] = time.perf_counter() - t_rdf
+        if comm.rank == 0 and rdf_keys["rdf_outside_training"]:
+            log.warning("the radial distribution function of this structure is far from the model's training "
+                        "structures (distance %.3f > %.2f, up to %.2f Å): the prediction is an extrapolation",
+                        rdf_keys["rdf_distance_to_training"], rdf_keys["rdf_distance_threshold"],
+                        rdf_keys["rdf_r_max_A"])
         t_write = time.perf_counter()
         if "density" in args.save:
             write_density_h5(comm, out.temp("density.h5"), pred.density, pred.decomposition, atoms.cell.array)
@@ -163,7 +174,7 @@ def run(args, comm):
             "structure": os.path.abspath(args.structure), "precision": args.precision,
             "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point,
             "predicted_peak_bytes_per_rank": pred.plan.peak_bytes_per_rank,
-            "predicted_core_hours": pred.plan.core_hours, **pred.energy})
+            "predicted_core_hours": pred.plan.core_hours, **pred.energy, **rdf_keys})
 
         def finish():  # results.json last: it marks the directory as one complete result
             if not args.no_plot:

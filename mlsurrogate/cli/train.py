@@ -113,6 +113,10 @@ def run(args, comm):
     rows = _evaluate(model, cfg, train, val, masks)
     model.metadata["training"]["validation_metrics"] = {label: {**m.as_dict(), "note": note}
                                                         for label, m, note in rows}
+    from ..structure.rdf import training_rdf_record
+    from ..structure.read import read_structure
+    structures = [read_structure(comm, s.structure, s.structure_format) for s in cfg.train]
+    model.metadata["training_rdf"] = training_rdf_record(comm, structures, cfg.descriptors.max_cutoff(species))
     write_model(model, args.out, overwrite=args.overwrite)
     print("validation metrics against the DFT LDOS (errors: prediction - DFT):")
     print(metrics_table(rows))

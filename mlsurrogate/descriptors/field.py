@@ -51,7 +51,7 @@ def compute_descriptor_field(comm, atoms, params, grid, backend, max_points_per_
     species = species or species_of(atoms)
     decomp = GridDecomposition.create(comm, grid, atoms.cell.array, params.max_cutoff(species))
     plan = plan_passes(decomp, max_points_per_pass)
-    options = {"precision": precision} if backend == "native" else {}
+    options = {"precision": precision} if backend.startswith("native") else {}
     with open_descriptors(comm, backend, atoms, species, params, decomp, **options) as calc:
         for offset in plan.offsets:
             idx, desc = calc.compute_pass(plan, offset)

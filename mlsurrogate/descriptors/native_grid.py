@@ -25,7 +25,7 @@ from ..decomposition.atoms import atoms_near_box, pad_fractions
 from ..errors import InputError
 from .bispectrum import BispectrumParams
 
-__all__ = ["NativeGrid", "native_module", "atoms_near_block", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
+__all__ = ["BACKENDS", "NativeGrid", "atoms_on_grid_points", "native_module", "atoms_near_block", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -114,6 +114,23 @@ def lammps_geometry(cell, scaled_positions):
     return np.ascontiguousarray(rotated), np.ascontiguousarray(lam)
 
 
+def atoms_on_grid_points(comm, cell, scaled_positions, grid, tolerance_A=1e-10):
+    """Number of atoms within ``tolerance_A`` (LAMMPS' |r|^2 <= 1e-20 Å^2) of a grid point. Collective.
+
+    Each rank tests a strided slice of the atoms (O(N/P)); the LAMMPS backend drops such atoms from those
+    points' neighbour lists (the native default includes them with their continuous limit).
+    """
+    from mpi4py import MPI
+    frac = np.asarray(scaled_positions[comm.rank::comm.size], dtype=float)
+    n = np.asarray(grid, dtype=float)
+    count = 0
+    for start in range(0, len(frac), 1 << 16):
+        f = frac[start:start + (1 << 16)] * n
+        d = (f - np.round(f)) / n @ np.asarray(cell, dtype=float)
+        count += int(np.count_nonzero(np.einsum("ij,ij->i", d, d) <= tolerance_A ** 2))
+    return comm.allreduce(count, op=MPI.SUM)
+
+
 def atoms_near_block(cell, scaled_positions, decomp, cutoff):
     """Ascending indices of the atoms within ``cutoff`` (Å) of some grid point of this rank's block. Local.
 
@@ -144,14 +161,20 @@ class NativeGrid:
     to choose OpenMP threads per rank (``OMP_NUM_THREADS`` wins). ``precision="float32"`` does the
     arithmetic in float32 (1.6x faster; 2e-6 relative to each component's scale for Be2) and still
     returns float64 arrays. Use as a context manager.
+
+    An atom exactly on a grid point (|r|^2 <= 1e-20 Å^2, e.g. ideal lattice positions on a commensurate
+    grid) is included with the descriptor's continuous r -> 0 limit (rmin0 = 0: Cayley-Klein a = 1,
+    b = 0). ``exclude_coincident=True`` drops it as LAMMPS' self-exclusion does (backend name
+    ``native-exclude-coincident``: bit parity with ``lammps`` for such structures).
     """
 
-    def __init__(self, comm, nthreads=None, precision="float64"):
+    def __init__(self, comm, nthreads=None, precision="float64", exclude_coincident=False):
         from ..parallel import torch_threads_per_rank
         if precision not in ("float64", "float32"):
             raise InputError(f"precision must be float64 or float32, got {precision!r}")
         self.comm = comm
         self.precision = precision
+        self.exclude_coincident = bool(exclude_coincident)
         self._mod = native_module()
         self.nthreads = int(nthreads) if nthreads else torch_threads_per_rank(comm)
         self._kernel = None  # set by set_structure
@@ -189,7 +212,7 @@ class NativeGrid:
         self._weights = np.array([params.weight(s) for s in species], dtype=np.float64)
         self._params, self._decomp = params, decomp
         self._kernel = self._mod.SnapGrid(params.twojmax, params.rfac0, params.rmin0, params.switchflag,
-                                          params.bzeroflag)
+                                          params.bzeroflag, self.exclude_coincident)
 
     def compute_points(self, indices):
         """Descriptors (m, K) float64 of global fine grid points ``indices`` (m, 3). Local."""
@@ -220,11 +243,21 @@ class NativeGrid:
                 "lammps_flops_per_point": self._kernel.flops_per_point(nb, lammps=True) if self.points else 0.0}
 
 
+BACKENDS = ("native", "native-exclude-coincident", "lammps")
+
+
 def descriptor_backend(name):
-    """The grid-descriptor class for ``name`` ('lammps' or 'native'). Local."""
+    """The grid-descriptor class for ``name`` (one of :data:`BACKENDS`). Local.
+
+    'native': our kernel, continuous for atoms on grid points; 'native-exclude-coincident': our kernel
+    with LAMMPS' exclusion of atoms within 1e-10 Å of a grid point; 'lammps': LAMMPS sna/grid.
+    """
     if name == "native":
         return NativeGrid
+    if name == "native-exclude-coincident":
+        import functools
+        return functools.partial(NativeGrid, exclude_coincident=True)
     if name == "lammps":
         from .lammps_grid import LammpsGrid
         return LammpsGrid
-    raise InputError(f"unknown descriptor backend {name!r}: use 'lammps' or 'native'")
+    raise InputError(f"unknown descriptor backend {name!r}: use one of {', '.join(BACKENDS)}")

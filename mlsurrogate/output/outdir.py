@@ -21,7 +21,8 @@ import socket
 from ..errors import OutputError
 from ..parallel import on_root
 
-__all__ = ["OutputDir", "LOCK_NAME", "check_output_file", "check_free_space", "reserve_space"]
+__all__ = ["OutputDir", "LOCK_NAME", "check_output_file", "check_free_space", "reserve_space", "prepare_output_dir",
+           "commit_file"]
 
 LOCK_NAME = ".mlsurrogate.lock"
 
@@ -199,3 +200,26 @@ class OutputDir:
             except OSError:
                 pass  # cleanup is best effort; the original error is what the user must see
         return False
+
+
+def _prepare(path, overwrite, names):
+    _check_path(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {path}: {exc.strerror}") from None
+    existing = [n for n in names if os.path.exists(os.path.join(path, n))]
+    if existing and not overwrite:
+        raise OutputError(f"{path} already holds {', '.join(existing)}; choose another --out or pass --overwrite")
+    return True
+
+
+def prepare_output_dir(comm, path, overwrite, names=("results.json",)):
+    """Create ``path`` and refuse existing ``names`` unless ``overwrite``, without a lock: for the folders of
+    a study whose top directory is checked the same way (one job writes them). Collective."""
+    return on_root(comm, _prepare, str(path), overwrite, list(names))
+
+
+def commit_file(comm, tmp_path, final_path):
+    """Rename a finished temporary file into place on rank 0. Collective."""
+    return on_root(comm, os.replace, tmp_path, final_path)
