@@ -13,7 +13,9 @@ import pytest
 from conftest import BE2, ROOT, run_cli
 
 MODEL = ROOT / "models" / "be2.mlsm"
-COMMON = ["--model", MODEL, "--sizes", 1, 2, "--points-per-cell", 10, 10, 16, "--ecutrho", 40, "--pseudo-dir", BE2]
+# float64: the test compares a 2-rank job with 1-rank runs to FFT round-off
+COMMON = ["--model", MODEL, "--sizes", 1, 2, "--points-per-cell", 10, 10, 16, "--ecutrho", 40, "--pseudo-dir", BE2,
+          "--precision", "float64"]
 EV_A2 = 16021.766339999998          # mJ/m^2 per eV/Å^2
 
 
@@ -83,6 +85,7 @@ def test_slurm_then_collect_equals_one_job(job, tmp_path):
         for kind in ("perfect", "faulted"):
             cli("predict", "--model", MODEL, "--structure", out / f"K{cell['size']}" / f"{kind}.extxyz",
                 "--grid", *cell["grid"], "--ecutrho", 40, "--pseudo-dir", BE2, "--save", "density", "--no-plot",
+                "--precision", "float64",
                 "--out", out / f"K{cell['size']}" / kind)
     cli("study", "stacking-fault", "--collect", out)
     collected = json.loads((out / "study.json").read_text())

@@ -7,6 +7,7 @@ Size K = K x K hcp cells in the basal plane, 2K along c (4K^3 atoms). Energies e
 import logging
 import os
 
+from ..model.inference import DEFAULT_PRECISION, PRECISIONS
 from .energy_options import add_energy_arguments, parse_assignments
 
 __all__ = ["add_arguments", "run"]
@@ -35,6 +36,7 @@ def add_arguments(p):
     s.add_argument("--descriptors", choices=["native", "native-exclude-coincident", "lammps"], default="native",
                    help="descriptor backend (see predict)")
     s.add_argument("--max-points-per-pass", type=int, default=65536, help="descriptor points per rank at once")
+    s.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help="as for predict")
     s.add_argument("--save-densities", action="store_true",
                    help="write density.h5 of every cell (default: of the largest size only)")
     add_energy_arguments(s, "the model's directory")
@@ -69,9 +71,9 @@ def run(args, comm):
         energy = EnergySettings(pseudo_dir=args.pseudo_dir, pseudo_files=parse_assignments(args.pseudo, "--pseudo"),
                                 ecutrho_ry=args.ecutrho)
         options = PredictOptions(max_points_per_pass=args.max_points_per_pass, descriptors=args.descriptors,
-                                 energy=energy)
+                                 energy=energy, dtype=args.precision)
         if args.slurm:
-            extra = ["--descriptors", args.descriptors]
+            extra = ["--descriptors", args.descriptors, "--precision", args.precision]
             if args.pseudo_dir:
                 extra += ["--pseudo-dir", os.path.abspath(args.pseudo_dir)]
             for item in args.pseudo:
