@@ -63,12 +63,15 @@ def test_overlap_check_is_distributed_and_finds_periodic_neighbours(nprocs):
         near.positions[17] = near.positions[40] + near.cell[0] + [0.1, 0.2, 0.0]   # near an image of atom 40
         dup.positions[3] = dup.positions[70]
         nan.positions[5, 1] = np.nan
+        said = []
         for bad in (near, dup, nan):
             try:
                 check_structure(comm, bad, ["Be"])
-                print("missed")
+                said.append("missed")
             except InputError as exc:
-                print("caught", exc)
+                said.append(f"caught {{exc}}")
+        for lines in comm.gather(said, root=0) or []:   # one writer: ranks' stdout may interleave
+            print(*lines, sep=chr(10))
     """, nprocs)
     lines = out.strip().splitlines()
     assert len(lines) == 3 * nprocs and "missed" not in out
