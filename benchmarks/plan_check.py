@@ -32,7 +32,7 @@ def main():
         res = json.loads((Path(run) / "results.json").read_text())
         atoms = ase.io.read(res["structure"])
         energy = EnergySettings() if "total_energy_eV" in res else None
-        options = PredictOptions(grid=tuple(res["grid"]), energy=energy)
+        options = PredictOptions(grid=tuple(res["grid"]), energy=energy, dtype=res.get("precision", "float64"))
         plan = estimate(len(atoms), atoms.cell.array, tuple(res["grid"]), model, res["ranks"], options)
         meas = res["peak_rss_bytes_max_rank"] / 2**20
         pred = plan.peak_bytes_per_rank / 2**20

@@ -66,7 +66,8 @@ def check_workload(params, atoms, where="the descriptor settings"):
     rcutfac, would otherwise run for days without progress).
     """
     import numpy as np
-    species = sorted(set(atoms.get_chemical_symbols()))
+    from ..structure.read import species_of
+    species = species_of(atoms)             # vectorised: no per-atom Python list on every rank
     cutoffs = {s: 2.0 * params.rcutfac * params.radius(s) for s in species}
     bad = {s: rc for s, rc in cutoffs.items() if not (math.isfinite(rc) and rc > 0)}
     if bad or not (math.isfinite(params.rmin0) and params.rmin0 >= 0):
