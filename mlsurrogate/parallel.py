@@ -8,7 +8,7 @@ import resource
 from .errors import MLSurrogateError
 
 __all__ = ["agree", "raise_collectively", "on_root", "bcast_result", "node_local_size", "torch_threads_per_rank",
-           "peak_rss_bytes", "max_over_ranks", "pin_mmap_threshold"]
+           "peak_rss_bytes", "max_over_ranks", "pin_mmap_threshold", "reduce_identical"]
 
 
 def raise_collectively(comm, error):
@@ -104,3 +104,9 @@ def max_over_ranks(comm, value):
     """Maximum of ``value`` over all ranks. Collective over ``comm``."""
     from mpi4py import MPI
     return comm.allreduce(value, op=MPI.MAX)
+
+
+def reduce_identical(comm, array):
+    """Sum of ``array`` over all ranks, bit-identical on every rank (rank 0's sum, broadcast). Collective."""
+    from mpi4py import MPI
+    return comm.bcast(comm.allreduce(array, op=MPI.SUM), root=0)

@@ -1,7 +1,18 @@
-"""The prediction pipeline: structure -> descriptors -> LDOS -> DOS, Fermi level, energies, density.
+"""The prediction pipeline: one object that owns every stage, read top to bottom.
 
-Collective over ``comm``. Memory per rank is bounded: descriptors and LDOS live only one sub-lattice
-pass at a time; what stays per grid point is the density accumulator (see electronic/density.py).
+    pipeline = Pipeline(comm, model, PredictOptions(...))      # once per model
+    result = pipeline.predict(atoms)                            # per structure: a Prediction
+
+``predict`` first resolves the run (:meth:`Pipeline.setup`: structure checks, grid, cost plan, domain
+decomposition, sub-lattice passes, energy inputs), then runs the stages in order (:meth:`Pipeline.run`):
+
+    descriptors -> network      (sweep.py: pass by pass, DOS + density accumulator)
+    electronic observables      (electronic/: Fermi level, band energy, -TS, density)
+    energy                      (energy/stage.py: Hartree, XC, Ewald -> total free energy F)
+
+Collective over ``comm``: every rank passes the same atoms. Memory per rank is bounded: descriptors and
+LDOS live only one sub-lattice pass at a time; what stays per grid point is the density accumulator.
+Scalars of the result are identical on every rank; the density is this rank's block.
 """
 from dataclasses import dataclass, field
 import logging
@@ -9,20 +20,16 @@ import time
 
 import numpy as np
 
-from .checkpoint import restore_sweep, sweep_state
 from .decomposition.grid import GridDecomposition
-from .decomposition.passes import plan_passes
-from .descriptors.field import open_descriptors
-from .electronic.density import DensityAccumulator, plan_window
-from .electronic.dos import dos_observables, fermi_level
-from .errors import ConvergenceError, InputError, MLSurrogateError, ModelError
+from .decomposition.passes import PassPlan, plan_passes
+from .electronic.density import plan_window
+from .electronic.dos import DosObservables, dos_observables, fermi_level
+from .errors import ConvergenceError, InputError
 from .model.inference import DEFAULT_PRECISION
-from .parallel import agree, raise_collectively
-from .cost import plan_run
-from .structure.read import check_cell, check_structure
+from .timing import StageTimer
 from .units import kelvin_to_ev
 
-__all__ = ["PredictOptions", "Prediction", "default_grid", "predict"]
+__all__ = ["PredictOptions", "RunSetup", "Prediction", "Pipeline", "default_grid", "predict"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -41,9 +48,34 @@ class PredictOptions:
     memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
 
 
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything resolved once per structure before the expensive work. Same on every rank except
+    ``decomp``'s local block. energies (n_energies,) eV; dv voxel volume Å³; kt eV."""
+    atoms: object
+    grid: tuple
+    temperature_k: float
+    n_electrons: float
+    decomp: GridDecomposition
+    passes: PassPlan
+    energies: np.ndarray
+    dv: float
+    n_features: int
+    cost: object = None                 # cost.RunPlan: what the run is predicted to cost
+    energy: object = None               # energy.stage.EnergyPlan, or None without the energy stage
+    transferability: dict = field(default_factory=dict)   # results.json rdf_* keys
+    started: float = 0.0                # time.perf_counter() when the setup began (timings_s["total"])
+    timings_s: dict = field(default_factory=dict)          # seconds of the setup and the RDF check
+
+    @property
+    def kt(self):
+        return kelvin_to_ev(self.temperature_k)
+
+
 @dataclass
 class Prediction:
-    """Results; scalars identical on every rank, ``density`` is this rank's block (1/Å^3)."""
+    """Result of one structure. Scalars identical on every rank (eV, K, Å); ``density`` is this rank's block
+    (``decomposition.local_shape``, 1/Å³) or None; :meth:`to_dict` is exactly the content of results.json."""
     natoms: int
     grid: tuple
     ranks: int
@@ -65,6 +97,54 @@ class Prediction:
     recomputed: bool = False
     energy: dict = field(default_factory=dict)   # results.json energy keys (eV), empty without the energy stage
     plan: object = None                          # cost.RunPlan: what the run was predicted to cost
+    species: list = None
+    cell_A: np.ndarray = None
+    model_info: dict = field(default_factory=dict)
+    precision: str = DEFAULT_PRECISION
+    transferability: dict = field(default_factory=dict)
+    peak_rss_bytes_max_rank: int = 0
+    structure: str = None                        # where the structure was read from (the CLI sets it)
+
+    @property
+    def free_energy_ev(self):
+        """The Mermin free energy F (results.json total_energy_eV), or None without the energy stage."""
+        return self.energy.get("total_energy_eV")
+
+    def to_dict(self):
+        """The results.json content (contract keys first): plain JSON types. Local."""
+        d = {
+            "natoms": self.natoms,
+            "grid": [int(n) for n in self.grid],
+            "ranks": self.ranks,
+            "temperature_K": self.temperature_k,
+            "number_of_electrons": self.number_of_electrons,
+            "fermi_energy_eV": self.fermi_energy_ev,
+            "band_energy_eV": self.band_energy_ev,
+            "entropy_contribution_eV": self.entropy_contribution_ev,
+            "dos_energies_eV": [float(e) for e in self.dos_energies_ev],
+            "dos_per_eV": [float(v) for v in self.dos_per_ev],
+            "timings_s": {k: float(v) for k, v in self.timings_s.items()},
+            "peak_rss_bytes_max_rank": int(self.peak_rss_bytes_max_rank),
+            "number_of_electrons_target": self.number_of_electrons_target,
+            "band_energy_per_atom_eV": self.band_energy_ev / self.natoms,
+            "species": list(self.species),
+            "cell_A": np.asarray(self.cell_A).tolist(),
+            "volume_A3": float(abs(np.linalg.det(self.cell_A))),
+            "proc_grid": list(self.proc_grid),
+            "descriptor_passes": self.n_passes,
+            "density_recomputed": self.recomputed,
+            "model": dict(self.model_info),
+            "units": {"energy": "eV", "length": "Angstrom", "dos": "1/eV", "density": "1/Angstrom^3",
+                      "temperature": "K"},
+            "structure": self.structure,
+            "precision": self.precision,
+            "density_accumulator_bytes_per_point": self.accumulator_bytes_per_point,
+            "predicted_peak_bytes_per_rank": None if self.plan is None else self.plan.peak_bytes_per_rank,
+            "predicted_core_hours": None if self.plan is None else self.plan.core_hours,
+        }
+        d.update(self.energy)
+        d.update(self.transferability)
+        return d
 
 
 def default_grid(cell, spacing):
@@ -79,186 +159,184 @@ def _n_electrons(atoms, model):
     return float(sum(model.electrons_per_atom[chemical_symbols[z]] * c for z, c in zip(numbers, counts)))
 
 
-class _Timer:
-    """Wall seconds per stage since ``t0``, and this process's CPU seconds (all threads) as KEY_cpu."""
-    def __init__(self):
-        self.t = {"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0}
-        self._cpu = time.process_time()
+class Pipeline:
+    """Predictions of many structures with one model. Collective over ``comm`` (every method).
 
-    def add(self, key, t0):
-        cpu = time.process_time()
-        self.t[key] = self.t.get(key, 0.0) + time.perf_counter() - t0
-        self.t[key + "_cpu"] = self.t.get(key + "_cpu", 0.0) + cpu - self._cpu
-        self._cpu = cpu
-        return time.perf_counter()
-
-
-def _pass_error(decomp, model, idx, desc):
-    """Local sanity check of one descriptor pass; an exception to raise collectively, or None."""
-    if desc.shape[1] != model.n_features:
-        return ModelError(f"descriptors have {desc.shape[1]} components, the model expects {model.n_features}")
-    if not np.all((idx >= decomp.local_start) & (idx < np.add(decomp.local_start, decomp.local_shape))):
-        return MLSurrogateError("the descriptor backend returned grid points outside this rank's block: its domain "
-                                "decomposition does not match ours (please report this with the structure)")
-    return None
-
-
-def _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window, timer,
-           keep_density, halfwidth=None, control=None, stage="sweep"):
-    """One pass over all sub-lattices. Returns (dos, accumulator).
-
-    control : a :class:`~mlsurrogate.checkpoint.PassControl` (checkpoint/resume, SIGTERM) or None;
-    ``stage`` names this sweep in the checkpoint.
+    comm : mpi4py communicator (``MPI.COMM_SELF`` for one process); model : a loaded
+    :class:`~mlsurrogate.model.model.Model` (:func:`~mlsurrogate.model.load.load_model`);
+    options : :class:`PredictOptions`, the same for every structure.
     """
-    from mpi4py import MPI
-    energies = model.energy_grid.energies
-    kt = kelvin_to_ev(temperature_k)
-    dos_local = np.zeros(len(energies))
-    acc, first = None, None
-    sweep_id = {"stage": stage, "grid": decomp.global_shape, "proc_grid": decomp.proc_grid, "ranks": comm.size,
-                "passes": plan.n_passes, "keep_density": keep_density,
-                "window": None if window is None else [window.i_lo, window.i_hi, window.mu_lo, window.mu_hi]}
-    start, saved = (0, None) if control is None else control.restore(stage, sweep_id)
-    if saved is not None:
-        dos_local, window, acc = restore_sweep(comm, saved, decomp.local_size, energies, kt)
-    started = time.perf_counter()
-    for p, offset in enumerate(plan.offsets):
-        if p < start:
-            continue  # restored from the checkpoint
-        t0 = time.perf_counter()
-        idx, desc = backend.compute_pass(plan, offset)
-        t0 = timer.add("descriptors", t0)
-        error, ldos = _pass_error(decomp, model, idx, desc), None
-        if error is None:
+
+    def __init__(self, comm, model, options=PredictOptions()):
+        self.comm, self.model, self.options = comm, model, options
+
+    # -- resolve the run ------------------------------------------------------------------------------------
+    def setup(self, atoms):
+        """Check the structure and resolve grid, decomposition, passes and energy inputs: a :class:`RunSetup`.
+
+        Raises the same :class:`~mlsurrogate.errors.MLSurrogateError` on every rank, before any expensive work.
+        """
+        from .cost import plan_run
+        from .structure.rdf import transferability
+        from .structure.read import check_cell, check_same_on_every_rank, check_structure
+        comm, model, options = self.comm, self.model, self.options
+        started, timer = time.perf_counter(), StageTimer()
+        check_same_on_every_rank(comm, atoms)
+        check_cell(atoms)                       # the cost plan below needs a valid cell
+        cell = atoms.cell.array
+        grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
+        temperature_k = float(model.temperature_k if options.temperature_k is None else options.temperature_k)
+        if not (np.isfinite(temperature_k) and temperature_k > 0):
+            raise InputError(f"temperature must be a positive finite number of kelvin, got {temperature_k}")
+        cost = plan_run(comm, len(atoms), cell, grid, model, options)   # refuses what cannot fit, before any work
+        check_structure(comm, atoms, model.species)
+        decomp = GridDecomposition.create(comm, grid, cell, model.descriptors.max_cutoff(model.species))
+        self._warn_atoms_on_grid_points(atoms, grid)
+        energy = None
+        if options.energy is not None:
+            from .energy.stage import plan_energy
+            energy = plan_energy(comm, atoms, model, grid, options.energy)
+        timer.lap("setup")
+        rdf_keys = transferability(comm, atoms, model)
+        if comm.rank == 0 and rdf_keys["rdf_outside_training"]:
+            log.warning("the radial distribution function of this structure is far from the model's training "
+                        "structures (distance %.3f > %.2f, up to %.2f Å): the prediction is an extrapolation",
+                        rdf_keys["rdf_distance_to_training"], rdf_keys["rdf_distance_threshold"], rdf_keys["rdf_r_max_A"])
+        timer.lap("rdf")
+        return RunSetup(atoms=atoms, grid=grid, temperature_k=temperature_k, n_electrons=_n_electrons(atoms, model),
+                        decomp=decomp, passes=plan_passes(decomp, options.max_points_per_pass),
+                        energies=model.energy_grid.energies, dv=abs(np.linalg.det(cell)) / decomp.global_size,
+                        n_features=model.n_features, cost=cost, energy=energy, transferability=rdf_keys,
+                        started=started, timings_s=dict(timer.seconds))
+
+    # -- run the stages -------------------------------------------------------------------------------------
+    def predict(self, atoms, control=None):
+        """The :class:`Prediction` of ``atoms`` (ase.Atoms, Å): :meth:`setup`, then :meth:`run`.
+
+        control : optional :class:`~mlsurrogate.checkpoint.PassControl` (checkpoint, resume, SIGTERM).
+        """
+        return self.run(self.setup(atoms), control)
+
+    def run(self, run, control=None):
+        """Run the stages of a resolved run (:meth:`setup`): the :class:`Prediction`."""
+        from .parallel import max_over_ranks, peak_rss_bytes
+        from .structure.read import species_of
+        timer = StageTimer({"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0, **run.timings_s})
+        obs, dos, acc, recomputed = self.electronic_stage(run, timer, control)
+        with timer.stage("postprocess"):
+            density = acc.density(obs.fermi_energy_ev).reshape(run.decomp.local_shape) if acc is not None else None
+        energy = self.energy_stage(run, density, obs, timer)
+        timer.seconds["total"] = time.perf_counter() - run.started
+        atoms = run.atoms
+        return Prediction(
+            natoms=len(atoms), grid=run.grid, ranks=self.comm.size, proc_grid=run.decomp.proc_grid,
+            n_passes=run.passes.n_passes, temperature_k=run.temperature_k, number_of_electrons_target=run.n_electrons,
+            number_of_electrons=obs.number_of_electrons, fermi_energy_ev=obs.fermi_energy_ev,
+            band_energy_ev=obs.band_energy_ev, entropy_contribution_ev=obs.entropy_contribution_ev,
+            dos_energies_ev=run.energies, dos_per_ev=dos, decomposition=run.decomp, density=density,
+            timings_s=dict(timer.seconds),
+            density_window=(acc.window.i_lo, acc.window.i_hi) if acc is not None else None,
+            accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed,
+            energy=energy, plan=run.cost, species=species_of(atoms),
+            cell_A=atoms.cell.array.copy(), model_info=self.model_info(), precision=self.options.dtype,
+            transferability=run.transferability, peak_rss_bytes_max_rank=max_over_ranks(self.comm, peak_rss_bytes()))
+
+    def electronic_stage(self, run, timer, control=None):
+        """Descriptors -> network -> DOS observables and the density accumulator.
+
+        Returns (DosObservables, DOS (n_energies,) 1/eV, accumulator or None, recomputed?). The sweep is
+        redone (once) with an exact window if the Fermi level falls outside the one estimated from the
+        first pass.
+        """
+        from .descriptors.field import open_descriptors
+        from .sweep import LdosSweep
+        timer.restart()
+        net = self._network(run, timer)
+        if self.comm.rank == 0:
+            log.info("%d atoms, grid %dx%dx%d, %d ranks as %dx%dx%d, %d pass(es) of <= %d points per rank",
+                     len(run.atoms), *run.grid, self.comm.size, *run.decomp.proc_grid, run.passes.n_passes,
+                     -(-run.decomp.max_local_size() // run.passes.n_passes))
+        recomputed = False
+        with open_descriptors(self.comm, self.options.descriptors, run.atoms, self.model.species,
+                              self.model.descriptors, run.decomp, **self._backend_options()) as backend:
+            sweeper = LdosSweep(self.comm, run, backend, net, timer, control)
+            result = sweeper.sweep(self._density_window(run))
+            with timer.stage("postprocess"):
+                obs = dos_observables(run.energies, result.dos, run.n_electrons, run.temperature_k)
+            if result.accumulator is not None and not result.accumulator.window.contains(obs.fermi_energy_ev):
+                if self.comm.rank == 0:
+                    log.warning("Fermi level %.4f eV outside the density window estimated from the first "
+                                "pass; recomputing with the exact window", obs.fermi_energy_ev)
+                mu = obs.fermi_energy_ev
+                result = sweeper.sweep(plan_window(run.energies, run.kt, mu - 1e-3, mu + 1e-3), "recompute")
+                recomputed = True
+        return obs, result.dos, result.accumulator, recomputed
+
+    def energy_stage(self, run, density, obs: DosObservables, timer):
+        """results.json energy keys (eV) from this rank's density block (1/Å³); {} without the energy stage."""
+        if run.energy is None:
+            return {}
+        from .energy.stage import prediction_energy
+        with timer.stage("energy"):
+            return prediction_energy(self.comm, run.energy, run.grid, run.decomp, density, obs.band_energy_ev,
+                                     obs.entropy_contribution_ev, len(run.atoms))
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def model_info(self):
+        """results.json ``model`` entry: where the model came from and its layer sizes. Local."""
+        meta = self.model.metadata
+        return {"source": meta.get("source"), "format": meta.get("format"), "layer_sizes": self.model.layer_sizes}
+
+    def _density_window(self, run):
+        """The density policy of the first sweep: None (no density), every node (one pass), or a window
+        around the Fermi level estimated from the first pass's DOS (several passes)."""
+        if not self.options.keep_density:
+            return None
+        if run.passes.n_passes == 1:
+            return plan_window(run.energies, run.kt, -np.inf, np.inf)
+        half = self.options.window_halfwidth_ev
+        half = half if half is not None else max(2 * self.model.energy_grid.spacing_ev, 0.25)
+
+        def around_first_pass_mu(dos_estimate):
             try:
-                ldos = net(desc)
-            except MLSurrogateError as exc:
-                error = exc
-        raise_collectively(comm, error)  # one collective decision per pass
-        t0 = timer.add("inference", t0)
-        dos_local += ldos.sum(axis=0) * dv
-        flat = decomp.local_flat_index(*idx.T)
-        if keep_density:
-            if acc is None and window is None and p == 0 and plan.n_passes > 1:
-                first = (flat, ldos)  # the window is chosen once the first pass has been reduced
-            else:
-                if acc is None:
-                    acc = DensityAccumulator(decomp.local_size, energies, kt, window)
-                acc.add(flat, ldos)
-        if p == 0 and window is None and plan.n_passes > 1 and keep_density:
-            estimate = comm.allreduce(dos_local, op=MPI.SUM) * plan.n_passes
-            estimate = comm.bcast(estimate, root=0)
-            spacing = model.energy_grid.spacing_ev
-            try:
-                mu = fermi_level(energies, estimate, n_electrons, temperature_k)
-                half = halfwidth if halfwidth is not None else max(2 * spacing, 0.25)
-                window = plan_window(energies, kt, mu - half, mu + half)
+                mu = fermi_level(run.energies, dos_estimate, run.n_electrons, run.temperature_k)
             except ConvergenceError:
-                window = plan_window(energies, kt, -np.inf, np.inf)
-            acc = DensityAccumulator(decomp.local_size, energies, kt, window)
-            acc.add(*first)
-            first = None
-        t0 = timer.add("postprocess", t0)
-        if comm.rank == 0 and plan.n_passes > 1:
-            done = time.perf_counter() - started
-            log.info("pass %d/%d done, %.1f s elapsed, about %.0f s left", p + 1, plan.n_passes, done,
-                     done / (p + 1 - start) * (plan.n_passes - p - 1))
-        if control is not None:
-            control.after_pass(stage, p, plan.n_passes, sweep_id, lambda: sweep_state(dos_local, window, acc))
-    if acc is not None:
-        agree(comm, bool(acc.filled.all()), MLSurrogateError,
-              "some grid points were never computed by the descriptor passes (please report this)")
-    dos = comm.allreduce(dos_local, op=MPI.SUM)
-    dos = comm.bcast(dos, root=0)  # bit-identical on every rank
-    return dos, acc
+                return plan_window(run.energies, run.kt, -np.inf, np.inf)
+            return plan_window(run.energies, run.kt, mu - half, mu + half)
+        return around_first_pass_mu
+
+    def _network(self, run, timer):
+        """The LDOS network in the chosen precision, bias-corrected for bfloat16. Collective (calibration)."""
+        import torch
+        from .model.calibration import calibration_descriptors
+        from .model.inference import LdosNetwork
+        from .parallel import torch_threads_per_rank
+        torch.set_num_threads(torch_threads_per_rank(self.comm))
+        net = LdosNetwork(self.model, dtype=self.options.dtype, batch_size=self.options.batch_size)
+        timer.lap("network_setup")          # the first call in a process includes importing torch
+        if net.needs_calibration:  # bfloat16: bias correction on a fixed sample of grid points
+            with timer.stage("calibration"):
+                net.calibrate(self.comm, calibration_descriptors(self.comm, run.atoms, self.model, run.decomp))
+        return net
+
+    def _backend_options(self):
+        """Descriptor backend keywords: float32 kernel arithmetic feeds the float32/bfloat16 networks."""
+        from .model.inference import descriptor_precision
+        if self.options.descriptors == "native":
+            return {"precision": descriptor_precision(self.options.dtype)}
+        return {}   # LAMMPS and the exclude-coincident parity mode compute float64 only
+
+    def _warn_atoms_on_grid_points(self, atoms, grid):
+        if self.options.descriptors == "native":
+            return
+        from .descriptors.native_grid import atoms_on_grid_points
+        on_points = atoms_on_grid_points(self.comm, atoms.cell.array, atoms.get_scaled_positions(wrap=True), grid)
+        if on_points and self.comm.rank == 0:
+            log.warning("%d atom(s) sit within 1e-10 Å of a grid point: the %s descriptors drop them from those "
+                        "points (LAMMPS' self-exclusion), so the result jumps under 1e-10 Å of rounding; the "
+                        "default native backend uses the continuous limit", on_points, self.options.descriptors)
 
 
 def predict(comm, atoms, model, options=PredictOptions(), control=None):
-    """Predict the electronic structure of ``atoms`` with ``model``. Collective over ``comm``.
-
-    control : optional :class:`~mlsurrogate.checkpoint.PassControl` (checkpoint, resume, SIGTERM).
-    """
-    import torch
-    from .model.calibration import calibration_descriptors
-    from .model.inference import LdosNetwork, descriptor_precision
-    from .parallel import torch_threads_per_rank
-
-    t_start = time.perf_counter()
-    check_cell(atoms)                       # the plan below needs a valid cell
-    cell = atoms.cell.array
-    grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
-    temperature_k = float(model.temperature_k if options.temperature_k is None else options.temperature_k)
-    if not (np.isfinite(temperature_k) and temperature_k > 0):
-        raise InputError(f"temperature must be a positive finite number of kelvin, got {temperature_k}")
-    params = model.descriptors
-    run_plan = plan_run(comm, len(atoms), cell, grid, model, options)   # refuses what cannot fit, before any work
-    check_structure(comm, atoms, model.species)
-    decomp = GridDecomposition.create(comm, grid, cell, params.max_cutoff(model.species))
-    plan = plan_passes(decomp, options.max_points_per_pass)
-    if options.descriptors != "native":
-        from .descriptors.native_grid import atoms_on_grid_points
-        on_points = atoms_on_grid_points(comm, cell, atoms.get_scaled_positions(wrap=True), grid)
-        if on_points and comm.rank == 0:
-            log.warning("%d atom(s) sit within 1e-10 Å of a grid point: the %s descriptors drop them from those "
-                        "points (LAMMPS' self-exclusion), so the result jumps under 1e-10 Å of rounding; the "
-                        "default native backend uses the continuous limit", on_points, options.descriptors)
-    energy_plan = None
-    if options.energy is not None:
-        from .energy.stage import plan_energy
-        energy_plan = plan_energy(comm, atoms, model, grid, options.energy)
-    n_electrons = _n_electrons(atoms, model)
-    volume = abs(np.linalg.det(cell))
-    dv = volume / decomp.global_size
-    torch.set_num_threads(torch_threads_per_rank(comm))
-    net = LdosNetwork(model, dtype=options.dtype, batch_size=options.batch_size)
-    timer = _Timer()
-    if net.needs_calibration:  # bfloat16: bias correction on a fixed sample of grid points
-        t0 = time.perf_counter()
-        net.calibrate(comm, calibration_descriptors(comm, atoms, model, decomp))
-        timer.add("calibration", t0)
-    # float32 descriptor arithmetic feeds the float32/bfloat16 networks (LAMMPS computes float64 only)
-    desc = {"precision": descriptor_precision(options.dtype)} if options.descriptors == "native" else {}
-    if comm.rank == 0:
-        log.info("%d atoms, grid %dx%dx%d, %d ranks as %dx%dx%d, %d pass(es) of <= %d points per rank",
-                 len(atoms), *grid, comm.size, *decomp.proc_grid, plan.n_passes,
-                 -(-decomp.max_local_size() // plan.n_passes))
-    recomputed = False
-    with open_descriptors(comm, options.descriptors, atoms, model.species, params, decomp, **desc) as backend:
-        window = None
-        if plan.n_passes == 1 or not options.keep_density:
-            window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), -np.inf, np.inf)
-        dos, acc = _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
-                          timer, options.keep_density, options.window_halfwidth_ev, control, "sweep")
-        t0 = time.perf_counter()
-        obs = dos_observables(model.energy_grid.energies, dos, n_electrons, temperature_k)
-        timer.add("postprocess", t0)
-        if options.keep_density and not acc.window.contains(obs.fermi_energy_ev):
-            if comm.rank == 0:
-                log.warning("Fermi level %.4f eV outside the density window estimated from the first "
-                            "pass; recomputing with the exact window", obs.fermi_energy_ev)
-            mu = obs.fermi_energy_ev
-            window = plan_window(model.energy_grid.energies, kelvin_to_ev(temperature_k), mu - 1e-3, mu + 1e-3)
-            dos, acc = _sweep(comm, backend, net, model, decomp, plan, n_electrons, temperature_k, dv, window,
-                              timer, True, control=control, stage="recompute")
-            recomputed = True
-    t0 = time.perf_counter()
-    density = acc.density(obs.fermi_energy_ev).reshape(decomp.local_shape) if options.keep_density else None
-    timer.add("postprocess", t0)
-    energy = {}
-    if energy_plan is not None:
-        from .energy.stage import prediction_energy
-        t0 = time.perf_counter()
-        energy = prediction_energy(comm, energy_plan, grid, decomp, density, obs.band_energy_ev,
-                                   obs.entropy_contribution_ev, len(atoms))
-        timer.add("energy", t0)
-    timer.t["total"] = time.perf_counter() - t_start
-    return Prediction(
-        natoms=len(atoms), grid=grid, ranks=comm.size, proc_grid=decomp.proc_grid, n_passes=plan.n_passes,
-        temperature_k=temperature_k, number_of_electrons_target=n_electrons,
-        number_of_electrons=obs.number_of_electrons, fermi_energy_ev=obs.fermi_energy_ev,
-        band_energy_ev=obs.band_energy_ev, entropy_contribution_ev=obs.entropy_contribution_ev,
-        dos_energies_ev=model.energy_grid.energies, dos_per_ev=dos, decomposition=decomp, density=density,
-        timings_s=dict(timer.t),
-        density_window=(acc.window.i_lo, acc.window.i_hi) if acc is not None else None,
-        accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed,
-        energy=energy, plan=run_plan)
+    """``Pipeline(comm, model, options).predict(atoms, control)``: one structure. Collective over ``comm``."""
+    return Pipeline(comm, model, options).predict(atoms, control)

@@ -114,20 +114,23 @@ def _grid_of(comm, args):
 
 
 def _ldos_density(comm, pw, args, n_electrons, volume_a3):
-    """(density block in 1/Å^3, DOS observables dict) from the LDOS. Collective."""
-    from mpi4py import MPI
+    """(density block in 1/Å^3, DOS observables dict) from the LDOS, by the pipeline's electronic stage
+    (the same DOS reduction, Fermi level and density accumulator as ``predict``). Collective."""
+    from ..electronic.density import DensityAccumulator, plan_window
     from ..electronic.dos import EnergyGrid, dos_observables
-    from ..electronic.fermi_dirac import occupation_weights
+    from ..parallel import reduce_identical
     from ..units import kelvin_to_ev
     grid = EnergyGrid(args.energy_grid[0], args.energy_grid[1], int(args.energy_grid[2]))
-    block = _read_local(comm, args.ldos, pw.real_slice, "--ldos")
+    kt = kelvin_to_ev(args.temperature)
+    ldos = _read_local(comm, args.ldos, pw.real_slice, "--ldos").reshape(-1, grid.count)
     dv_a3 = volume_a3 / np.prod(pw.shape)
-    dos = comm.allreduce(block.reshape(-1, grid.count).sum(axis=0), op=MPI.SUM) * dv_a3
-    dos = comm.bcast(dos, root=0)
+    dos = reduce_identical(comm, ldos.sum(axis=0) * dv_a3)
     obs = dos_observables(grid.energies, dos, n_electrons, args.temperature)
-    w = occupation_weights(grid.energies, obs.fermi_energy_ev, kelvin_to_ev(args.temperature))
-    density = block @ w
-    return density, {
+    acc = DensityAccumulator(len(ldos), grid.energies, kt, plan_window(grid.energies, kt, -np.inf, np.inf),
+                             max_window_bytes_per_point=8 * grid.count)   # float64 values: the input's precision
+    acc.add(np.arange(len(ldos)), ldos)
+    del ldos
+    return acc.density(obs.fermi_energy_ev).reshape(pw.real_shape), {
         "temperature_K": args.temperature, "fermi_energy_eV": obs.fermi_energy_ev,
         "band_energy_eV": obs.band_energy_ev, "entropy_contribution_eV": obs.entropy_contribution_ev,
         "number_of_electrons_from_dos": obs.number_of_electrons,
@@ -156,7 +159,8 @@ def _evaluate(comm, args, terms, valences, t0):
     """The results.json content of ``evaluate``. Collective."""
     from ..energy.plane_waves import PlaneWaveGrid
     from ..energy.setup import discover_pseudopotentials, ecutrho_from_qe_file, energy_inputs, load_pseudopotentials
-    from ..energy.terms import energy_results, energy_terms, ewald_grid
+    from ..energy.stage import density_energy
+    from ..energy.terms import ewald_grid
     from ..errors import InputError
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
     from ..structure.read import check_structure, read_structure, species_of
@@ -199,12 +203,12 @@ def _evaluate(comm, args, terms, valences, t0):
         if args.density_units == "1/A^3":
             density = density * ANGSTROM3_PER_BOHR3
     t2 = time.perf_counter()
-    terms_ry = energy_terms(pw, inputs, density, terms)
+    energy = density_energy(pw, inputs, density, results.get("band_energy_eV"),
+                            results.get("entropy_contribution_eV"), terms)
     t3 = time.perf_counter()
-    if "electrons" in terms_ry:
-        results["number_of_electrons"] = terms_ry["electrons"]
-    results.update(energy_results(terms_ry, results.get("band_energy_eV"), results.get("entropy_contribution_eV"),
-                                  len(atoms)))
+    if "electrons" in energy:
+        results["number_of_electrons"] = energy.pop("electrons")
+    results.update(energy)
     results["timings_s"] = {"read": t2 - t1, "energy": t3 - t2, "total": time.perf_counter() - t0}
     results["peak_rss_bytes_max_rank"] = int(max_over_ranks(comm, peak_rss_bytes()))
     results["units"] = {"energy": "eV", "energies_Ry": "Ry", "length": "Angstrom", "temperature": "K"}

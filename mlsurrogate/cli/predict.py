@@ -24,7 +24,10 @@ def add_arguments(p, out_required=True):
                    "(default: the model's)")
     p.add_argument("--out", required=out_required, metavar="DIR", help="output directory")
     p.add_argument("--save", nargs="*", default=[], choices=["density"],
-                   help="also write fields: 'density' -> DIR/density.h5 (1/Å^3)")
+                   help="also write fields: 'density' -> DIR/density.h5 (1/Å^3) or DIR/density.cube (--density-format)")
+    p.add_argument("--density-format", choices=["h5", "cube"], default="h5",
+                   help="file format of --save density: h5 (HDF5, 1/Å^3, float64) or cube (Gaussian cube for VESTA, "
+                        "OVITO: electrons/bohr^3, atoms and axes in bohr, 6 significant digits)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
     p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help=PRECISION_HELP)
     p.add_argument("--batch-size", type=int, default=2048, help="grid points per network batch")
@@ -130,12 +133,13 @@ def _run_params(comm, args, atoms):
 
 
 def run(args, comm):
+    """Parse nothing more: read the inputs, run the pipeline, write the files. Collective over ``comm``."""
     from ..checkpoint import Checkpoint, PassControl, sigterm_flag
     from ..model.load import load_model
     from ..output.outdir import OutputDir, check_free_space
-    from ..output.results import plot_dos, results_dict, write_density_h5, write_json_atomic
+    from ..output.results import plot_dos, write_density, write_json_atomic
     from ..parallel import max_over_ranks, on_root, peak_rss_bytes
-    from ..pipeline import default_grid, predict
+    from ..pipeline import Pipeline
     from ..structure.read import read_structure
     import time
     import numpy as np
@@ -143,38 +147,29 @@ def run(args, comm):
     t0 = time.perf_counter()
     check_arguments(args)
     stop_after = _stop_after_passes()
-    names = ["results.json", "dos.png", "density.h5"]  # the whole result set: --overwrite removes all of it
+    density_file = f"density.{args.density_format}"
+    names = ["results.json", "dos.png", "density.h5", "density.cube"]  # the whole result set: --overwrite removes it
     with sigterm_flag() as stop, OutputDir(comm, args.out, args.overwrite, names) as out:
         model = load_model(comm, args.model)
         atoms = read_structure(comm, args.structure, args.format)
+        pipeline = Pipeline(comm, model, predict_options(args))
+        run_setup = pipeline.setup(atoms)
         if "density" in args.save:
-            grid = tuple(args.grid) if args.grid else default_grid(atoms.cell.array, model.grid_spacing_A)
-            on_root(comm, check_free_space, args.out, 8 * int(np.prod(grid, dtype=object)), "density.h5")
+            points = int(np.prod(run_setup.grid, dtype=object))
+            on_root(comm, check_free_space, args.out, (8 if args.density_format == "h5" else 14) * points, density_file)
         checkpoint = (Checkpoint(comm, args.checkpoint, _run_params(comm, args, atoms), args.resume)
                       if args.checkpoint else None)
         control = PassControl(comm, stop, checkpoint, args.checkpoint_interval, stop_after)
-        pred = predict(comm, atoms, model, predict_options(args), control)
-        from ..structure.rdf import transferability
-        t_rdf = time.perf_counter()
-        rdf_keys = transferability(comm, atoms, model)
-        pred.timings_s["rdf"] = time.perf_counter() - t_rdf
-        if comm.rank == 0 and rdf_keys["rdf_outside_training"]:
-            log.warning("the radial distribution function of this structure is far from the model's training "
-                        "structures (distance %.3f > %.2f, up to %.2f Å): the prediction is an extrapolation",
-                        rdf_keys["rdf_distance_to_training"], rdf_keys["rdf_distance_threshold"],
-                        rdf_keys["rdf_r_max_A"])
+        pred = pipeline.run(run_setup, control)
+        pred.structure = os.path.abspath(args.structure)
         t_write = time.perf_counter()
         if "density" in args.save:
-            write_density_h5(comm, out.temp("density.h5"), pred.density, pred.decomposition, atoms.cell.array)
-            out.commit("density.h5")
+            write_density(comm, out.temp(density_file), args.density_format, pred.density, pred.decomposition, atoms)
+            out.commit(density_file)
         pred.timings_s["write"] = time.perf_counter() - t_write
-        pred.timings_s["total"] = time.perf_counter() - t0
-        peak = max_over_ranks(comm, peak_rss_bytes())
-        res = results_dict(pred, atoms, model, peak, extra={
-            "structure": os.path.abspath(args.structure), "precision": args.precision,
-            "density_accumulator_bytes_per_point": pred.accumulator_bytes_per_point,
-            "predicted_peak_bytes_per_rank": pred.plan.peak_bytes_per_rank,
-            "predicted_core_hours": pred.plan.core_hours, **pred.energy, **rdf_keys})
+        pred.timings_s["command"] = time.perf_counter() - t0   # model and structure reading included
+        pred.peak_rss_bytes_max_rank = max_over_ranks(comm, peak_rss_bytes())   # the writing included
+        res = pred.to_dict()
 
         def finish():  # results.json last: it marks the directory as one complete result
             if not args.no_plot:
@@ -187,6 +182,7 @@ def run(args, comm):
         if checkpoint is not None:
             checkpoint.remove()
     if comm.rank == 0:
-        print(_summary(res, ["descriptors", "inference", "postprocess", "energy", "write", "total"]), flush=True)
+        print(_summary(res, ["descriptors", "inference", "postprocess", "energy", "write", "total", "command"]),
+              flush=True)
         print(f"results in {os.path.join(args.out, 'results.json')}", flush=True)
     return 0

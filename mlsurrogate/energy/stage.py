@@ -1,6 +1,8 @@
-"""The energy stage of ``predict``: checks before the descriptors, then the terms from the predicted density.
+"""The energy stage, shared by ``predict`` and ``evaluate``: checks before the expensive work, then the terms
+and the total free energy from a density.
 
-Collective over ``comm``. The density moves once from the descriptor bricks to the FFT layout (8 B/point).
+Collective over ``comm``. In ``predict`` the density moves once from the descriptor bricks to the FFT layout
+(8 B/point); ``evaluate`` reads it in the FFT layout directly.
 """
 from dataclasses import dataclass
 import os
@@ -11,9 +13,10 @@ from ..units import ANGSTROM3_PER_BOHR3
 from .plane_waves import PlaneWaveGrid, check_grid
 from .redistribute import redistribute
 from .setup import energy_inputs, load_pseudopotentials
-from .terms import EnergyInputs, energy_results, energy_terms
+from .terms import TERMS, EnergyInputs, energy_terms
+from .total import energy_results
 
-__all__ = ["EnergySettings", "EnergyPlan", "plan_energy", "prediction_energy"]
+__all__ = ["EnergySettings", "EnergyPlan", "plan_energy", "prediction_energy", "density_energy"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,22 @@ def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy
     """results.json energy keys (eV) from the predicted density (this rank's block of ``decomp``, 1/Å³). Collective."""
     pw = PlaneWaveGrid(comm, grid, plan.inputs.cell_bohr, plan.ecutrho_ry)
     density = redistribute(comm, density * ANGSTROM3_PER_BOHR3, decomp.local_start, pw.real_start, pw.real_shape)
-    terms_ry = energy_terms(pw, plan.inputs, density)
-    out = energy_results(terms_ry, band_energy_ev, entropy_ev, natoms)
+    out = density_energy(pw, plan.inputs, density, band_energy_ev, entropy_ev)
     out["ecutrho_Ry"] = plan.ecutrho_ry
     out["functional"] = plan.inputs.functional
     out["pseudopotentials"] = {s: os.path.abspath(pp.path) for s, pp in plan.inputs.pseudos.items()}
-    out["density_integral_electrons"] = terms_ry["electrons"]
+    out["density_integral_electrons"] = out.pop("electrons")
+    return out
+
+
+def density_energy(pw, inputs, density, band_energy_ev=None, entropy_ev=None, terms=TERMS):
+    """results.json energy keys (eV; ``energies_Ry``) of ``terms``, plus 'electrons' (the density's integral)
+    when a density is given; the total free energy when all terms, E_band and -TS are there. Collective.
+
+    density : this rank's block (pw.real_shape) of the valence density in electrons/bohr³, or None (Ewald only).
+    """
+    terms_ry = energy_terms(pw, inputs, density, terms)
+    out = energy_results(terms_ry, band_energy_ev, entropy_ev, inputs.natoms)
+    if "electrons" in terms_ry:
+        out["electrons"] = terms_ry["electrons"]
     return out

@@ -1,4 +1,4 @@
-"""The density-dependent energy terms and the total free energy, in QE's conventions. Stage: energy.
+"""The density-dependent energy terms, in QE's conventions (Rydberg, bohr). Stage: energy.
 
     F = E_band + (-TS) + E_H + E_xc + E_Ewald - ∫ n v_Hxc            (the Mermin free energy, QE's "!")
 
@@ -6,7 +6,8 @@ E_band and -TS come from the DOS (electronic/); this module adds, from the valen
 distributed grid (FFT layout of :class:`PlaneWaveGrid`):
   E_H = (Ω/2) Σ_{G≠0, sphere} e2·4π|n(G)|²/G²,  E_xc[n + n_core] (xc.py),  E_Ewald (ewald.py),
   -∫ n v_Hxc = -2 E_H - ∫ v_xc n     (∫ n v_H = 2 E_H exactly: v_H lives in the sphere, G = 0 excluded).
-Rydberg and bohr inside; :func:`energies_ev` converts for results.json.
+This module runs the terms in order on one plane-wave grid (hartree.py, xc.py, ewald.py hold the
+physics); total.py converts them to eV and adds up F for results.json.
 """
 from dataclasses import dataclass
 
@@ -14,15 +15,16 @@ import numpy as np
 
 from ..errors import InputError
 from ..parallel import agree
-from ..units import BOHR_ANGSTROM, E2_RY, RYDBERG_EV
+from ..timing import StageTimer
+from ..units import BOHR_ANGSTROM
 from .core_charge import core_density_g
 from .ewald import REAL_SPACE_CUTOFF, ewald_energy
 from .gaussians import deposit_gaussians
+from .hartree import hartree_energy
 from .plane_waves import PlaneWaveGrid
 from .xc import xc_energy
 
-__all__ = ["TERMS", "EnergyInputs", "hartree_energy", "energy_terms", "energies_ev", "total_energy_ev",
-           "energy_results", "SIGMA_GRID_STEPS", "ewald_grid"]
+__all__ = ["TERMS", "EnergyInputs", "energy_terms", "SIGMA_GRID_STEPS", "ewald_grid"]
 
 TERMS = ("hartree", "xc", "ewald")
 #: Width of the atom-centred Gaussians (core charge, Ewald) in grid steps (largest step of the grid).
@@ -83,13 +85,6 @@ class EnergyInputs:
     def atoms_of(self, species):
         """Ascending indices of the atoms of ``species``."""
         return np.flatnonzero(self.types == self.species.index(species))
-
-
-def hartree_energy(pw, n_g):
-    """E_H in Ry from n(G) (electrons/bohr³, QE normalisation); G = 0 and G outside the sphere excluded."""
-    keep = pw.sphere & ~pw.is_g0
-    g2 = np.where(keep, pw.g2, 1.0)
-    return 0.5 * pw.volume * E2_RY * 4 * np.pi * pw.gsum(np.where(keep, np.abs(n_g) ** 2 / g2, 0.0))
 
 
 def _gaussians_g(pw, inputs, species, sigma):
@@ -160,7 +155,7 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
     timings : optional dict, filled with seconds per part (gaussians, hartree, xc, ewald).
     """
     comm = pw.comm
-    clock = _Clock(timings)
+    clock = StageTimer(timings, cpu=False).lap
     terms = tuple(terms)
     out = {}
     steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(pw.shape)
@@ -201,48 +196,4 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
         if "xc" in terms:
             out["xc"], out["vtxc"] = xc_energy(pw, n_g, core_g, inputs.functional)
             clock("xc")
-    return out
-
-
-class _Clock:
-    """Adds the seconds since the last call to ``timings[name]`` (no-op without a dict)."""
-
-    def __init__(self, timings):
-        import time
-        self.timings, self.now = timings, time.perf_counter
-        self.last = self.now()
-
-    def __call__(self, name):
-        if self.timings is not None:
-            t = self.now()
-            self.timings[name] = self.timings.get(name, 0.0) + t - self.last
-            self.last = t
-
-
-def energies_ev(terms_ry):
-    """results.json keys (eV) for the terms present."""
-    names = {"hartree": "hartree_energy_eV", "xc": "xc_energy_eV", "ewald": "ewald_energy_eV"}
-    out = {key: terms_ry[t] * RYDBERG_EV for t, key in names.items() if t in terms_ry}
-    if "hartree" in terms_ry and "vtxc" in terms_ry:
-        out["e_rho_times_v_hxc_eV"] = (-2.0 * terms_ry["hartree"] - terms_ry["vtxc"]) * RYDBERG_EV
-    return out
-
-
-def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms):
-    """total_energy_eV and total_energy_per_atom_eV, or {} when a term is missing."""
-    keys = ("hartree_energy_eV", "xc_energy_eV", "ewald_energy_eV", "e_rho_times_v_hxc_eV")
-    if band_energy_ev is None or entropy_ev is None or any(k not in terms_ev for k in keys):
-        return {}
-    total = band_energy_ev + entropy_ev + sum(terms_ev[k] for k in keys)
-    return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms}
-
-
-def energy_results(terms_ry, band_energy_ev, entropy_ev, natoms):
-    """The results.json energy keys: the terms and (when all are there) the total in eV, and
-    ``energies_Ry`` (the terms, and the total, in Ry for comparison with QE)."""
-    out = energies_ev(terms_ry)
-    out.update(total_energy_ev(band_energy_ev, entropy_ev, out, natoms))
-    out["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
-    if "total_energy_eV" in out:
-        out["energies_Ry"]["total"] = out["total_energy_eV"] / RYDBERG_EV
     return out

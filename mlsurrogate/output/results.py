@@ -1,4 +1,4 @@
-"""Results a person can use: results.json, density HDF5, DOS plot. Stage: output.
+"""Results a person can use: results.json, density HDF5 (or Gaussian cube, cube.py), DOS plot. Stage: output.
 
 Nothing is gathered on one rank: the density goes into one HDF5 file whose dataset rank 0 allocates
 contiguously; every rank then writes its own x slab at the same time (``pwrite`` at the dataset's offset). Files are written under temporary names and renamed only when
@@ -11,43 +11,8 @@ import numpy as np
 
 from ..errors import MLSurrogateError, OutputError
 from ..parallel import on_root, raise_collectively
-from ..structure.read import species_of
 
-__all__ = ["results_dict", "write_json_atomic", "write_density_h5", "plot_dos"]
-
-
-def results_dict(prediction, atoms, model, peak_rss_max, extra=None):
-    """The results.json content (contract keys first). Local."""
-    p = prediction
-    d = {
-        "natoms": p.natoms,
-        "grid": [int(n) for n in p.grid],
-        "ranks": p.ranks,
-        "temperature_K": p.temperature_k,
-        "number_of_electrons": p.number_of_electrons,
-        "fermi_energy_eV": p.fermi_energy_ev,
-        "band_energy_eV": p.band_energy_ev,
-        "entropy_contribution_eV": p.entropy_contribution_ev,
-        "dos_energies_eV": [float(e) for e in p.dos_energies_ev],
-        "dos_per_eV": [float(v) for v in p.dos_per_ev],
-        "timings_s": {k: float(v) for k, v in p.timings_s.items()},
-        "peak_rss_bytes_max_rank": int(peak_rss_max),
-        "number_of_electrons_target": p.number_of_electrons_target,
-        "band_energy_per_atom_eV": p.band_energy_ev / p.natoms,
-        "species": species_of(atoms),
-        "cell_A": atoms.cell.array.tolist(),
-        "volume_A3": float(abs(np.linalg.det(atoms.cell.array))),
-        "proc_grid": list(p.proc_grid),
-        "descriptor_passes": p.n_passes,
-        "density_recomputed": p.recomputed,
-        "model": {"source": model.metadata.get("source"), "format": model.metadata.get("format"),
-                  "layer_sizes": model.layer_sizes},
-        "units": {"energy": "eV", "length": "Angstrom", "dos": "1/eV", "density": "1/Angstrom^3",
-                  "temperature": "K"},
-    }
-    if extra:
-        d.update(extra)
-    return d
+__all__ = ["write_json_atomic", "write_density", "write_density_h5", "x_slab", "pwrite_all", "plot_dos"]
 
 
 def write_json_atomic(path, data):
@@ -83,18 +48,39 @@ def write_density_h5(comm, path, density_block, decomp, cell):
     systems (Lustre, GPFS). h5py from PyPI has no MPI; with an MPI build this is what ``driver="mpio"``
     with independent I/O would do.
     """
-    from ..decomposition.grid import blockdist
-    from ..energy.redistribute import redistribute
     offset = on_root(comm, _create_density_file, path, decomp.global_shape, cell)
-    nx, ny, nz = decomp.global_shape
-    x0, x1 = blockdist(nx, comm.size, comm.rank)       # an x slab is one contiguous byte range of the file
-    slab = redistribute(comm, density_block, decomp.local_start, (x0, 0, 0), (x1 - x0, ny, nz))
+    x0, slab = x_slab(comm, density_block, decomp)   # an x slab is one contiguous byte range of the file
+    ny, nz = decomp.global_shape[1:]
     error = None
     try:
-        _pwrite_all(path, offset + 8 * x0 * ny * nz, np.ascontiguousarray(slab, dtype="<f8"))
+        pwrite_all(path, offset + 8 * x0 * ny * nz, np.ascontiguousarray(slab, dtype="<f8"))
     except OSError as exc:
         error = OutputError(f"cannot write {path}: {exc}")
     raise_collectively(comm, error)
+
+
+def write_density(comm, path, fmt, density_block, decomp, atoms):
+    """Write the distributed density (1/Å^3) as ``fmt`` 'h5' (:func:`write_density_h5`) or 'cube'
+    (:func:`~mlsurrogate.output.cube.write_density_cube`). Collective."""
+    if fmt == "h5":
+        return write_density_h5(comm, path, density_block, decomp, atoms.cell.array)
+    if fmt == "cube":
+        from .cube import write_density_cube
+        return write_density_cube(comm, path, density_block, decomp, atoms)
+    raise ValueError(f"unknown density format {fmt!r} (h5 or cube)")
+
+
+def x_slab(comm, block, decomp):
+    """(x0, this rank's x slab (x1 - x0, ny, nz)) of a field held as ``decomp`` blocks. Collective.
+
+    Slabs follow :func:`~mlsurrogate.decomposition.grid.blockdist` over the ranks; one Alltoallv, nothing
+    gathered on one rank.
+    """
+    from ..decomposition.grid import blockdist
+    from ..energy.redistribute import redistribute
+    nx, ny, nz = decomp.global_shape
+    x0, x1 = blockdist(nx, comm.size, comm.rank)
+    return x0, redistribute(comm, block, decomp.local_start, (x0, 0, 0), (x1 - x0, ny, nz))
 
 
 def _create_density_file(path, shape, cell):
@@ -122,7 +108,7 @@ def _create_density_file(path, shape, cell):
     return int(offset)
 
 
-def _pwrite_all(path, offset, array):
+def pwrite_all(path, offset, array):
     """Write ``array``'s bytes at ``offset`` of the existing file ``path`` and fsync. Local."""
     if array.size == 0:
         return

@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..parallel import on_root
 
 __all__ = ["read_structure", "check_cell", "check_structure", "check_finite_geometry", "species_of",
-           "MIN_DISTANCE_A"]
+           "check_same_on_every_rank", "MIN_DISTANCE_A"]
 
 #: Atoms closer than this (Å) are treated as a broken structure ("atoms on top of each other").
 MIN_DISTANCE_A = 0.5
@@ -52,6 +52,22 @@ def _read(path, fmt):
 def read_structure(comm, path, fmt=None):
     """Atoms from ``path`` on every rank (read on rank 0, broadcast). Collective over ``comm``."""
     return on_root(comm, _read, path, fmt)
+
+
+def check_same_on_every_rank(comm, atoms):
+    """InputError on every rank unless all ranks hold the same cell, positions and numbers. Collective.
+
+    A Python caller under MPI must hand every rank the same atoms (as the CLI does by broadcasting what
+    rank 0 read); ranks with different structures would plan different grids and hang. One hash per rank.
+    """
+    import hashlib
+    from ..parallel import agree
+    h = hashlib.sha256()
+    for array in (atoms.cell.array, atoms.positions, atoms.numbers, atoms.pbc):
+        h.update(np.ascontiguousarray(array).tobytes())
+    digest = h.hexdigest()
+    agree(comm, digest == comm.bcast(digest, root=0), InputError,
+          "the ranks were given different structures (every rank must pass the same atoms)")
 
 
 def species_of(atoms):

@@ -64,7 +64,7 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
              save_all_densities=False, points_per_cell=None):
     """The whole study inside this MPI job. Collective over ``comm``. Returns the study dict (every rank)."""
     from ..output.outdir import commit_file, prepare_output_dir
-    from ..output.results import results_dict, write_density_h5, write_json_atomic
+    from ..output.results import write_density_h5, write_json_atomic
     from ..parallel import max_over_ranks, peak_rss_bytes
     from ..pipeline import predict
     from .fault_density import plane_average_block, write_difference_h5
@@ -91,10 +91,10 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
                 tmp = os.path.join(folder, ".density.h5.tmp")
                 write_density_h5(comm, tmp, pred.density, pred.decomposition, built.atoms.cell.array)
                 commit_file(comm, tmp, os.path.join(folder, "density.h5"))
-            pred.timings_s["total"] = time.perf_counter() - t0
-            res = results_dict(pred, built.atoms, model, max_over_ranks(comm, peak_rss_bytes()), extra={
-                "structure": os.path.abspath(os.path.join(out, getattr(pair, f"structure_{kind}"))),
-                **pred.energy})
+            pred.timings_s["command"] = time.perf_counter() - t0
+            pred.peak_rss_bytes_max_rank = max_over_ranks(comm, peak_rss_bytes())
+            pred.structure = os.path.abspath(os.path.join(out, getattr(pair, f"structure_{kind}")))
+            res = pred.to_dict()
             on_root(comm, write_json_atomic, os.path.join(folder, "results.json"), res)
             results[kind] = res
             del pred
