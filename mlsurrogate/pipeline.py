@@ -284,8 +284,8 @@ class Pipeline:
     # -- helpers --------------------------------------------------------------------------------------------
     def model_info(self):
         """results.json ``model`` entry: where the model came from and its layer sizes. Local."""
-        meta = self.model.metadata
-        return {"source": meta.get("source"), "format": meta.get("format"), "layer_sizes": self.model.layer_sizes}
+        return {"source": self.model.source, "format": self.model.source_format,
+                "layer_sizes": self.model.layer_sizes}
 
     def _density_window(self, run):
         """The density policy of the first sweep: None (no density), every node (one pass), or a window
@@ -329,7 +329,7 @@ class Pipeline:
     def _warn_atoms_on_grid_points(self, atoms, grid):
         if self.options.descriptors == "native":
             return
-        from .descriptors.native_grid import atoms_on_grid_points
+        from .descriptors.backends import atoms_on_grid_points
         on_points = atoms_on_grid_points(self.comm, atoms.cell.array, atoms.get_scaled_positions(wrap=True), grid)
         if on_points and self.comm.rank == 0:
             log.warning("%d atom(s) sit within 1e-10 Å of a grid point: the %s descriptors drop them from those "

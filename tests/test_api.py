@@ -119,3 +119,16 @@ def test_ranks_with_different_atoms_get_one_error(comm):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("different structures") == 2, proc.stdout
+
+
+def test_model_functional_is_checked_against_the_pseudopotentials(comm, be2):
+    """A model recorded as trained on LDA data (convert-model --xc) refuses PBE pseudopotentials at setup."""
+    from mlsurrogate import EnergySettings, Pipeline, PredictOptions, load_model
+    from mlsurrogate.errors import ModelError
+    model = load_model(comm, str(MODEL))
+    assert model.xc_functional == "PBE" and model.ecutrho_ry == 160.0
+    pipeline = Pipeline(comm, model, PredictOptions(energy=EnergySettings(pseudo_dir=str(BE2))))
+    assert pipeline.setup(ase.io.read(SNAP0)).energy.inputs.functional == "PBE"
+    model.xc_functional = "LDA"
+    with pytest.raises(ModelError, match="trained on LDA"):
+        pipeline.setup(ase.io.read(SNAP0))

@@ -3,7 +3,6 @@ atoms and the cell, whether written by ``predict`` or converted from density.h5,
 import ase.io
 import h5py
 import numpy as np
-import pytest
 from ase.io.cube import read_cube_data
 
 from conftest import ROOT, SNAP0, run_cli

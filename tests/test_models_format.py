@@ -39,7 +39,7 @@ def test_round_trip_identical_ldos(tmp_path, be2):
     write_model(mala, path)
     back = read_native_model(path)
     _assert_same_model(mala, back)
-    assert back.metadata["ecutrho_ry"] == 160.0
+    assert back.ecutrho_ry == 160.0
     x = _descriptors(2)
     assert np.array_equal(LdosNetwork(back)(x), LdosNetwork(mala)(x))
     # written again from what was read: the same bytes of metadata and weights

@@ -83,7 +83,7 @@ def test_training_is_deterministic(tmp_path, be2):
     c = weights(train(tmp_path, other, "m2.mlsm")[1])
     assert not np.array_equal(a["layers.0.weight"], c["layers.0.weight"])  # the seed matters
     model = read_model_file(runs[0][1])
-    assert model.layer_sizes == [91, 16, 11] and model.metadata["xc_functional"] == "PBE"
+    assert model.layer_sizes == [91, 16, 11] and model.xc_functional == "PBE"
     assert model.metadata["training"]["seed"] == 3 and model.metadata["training"]["n_validation_points"] == 4374
 
 

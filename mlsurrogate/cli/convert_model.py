@@ -14,7 +14,7 @@ def add_arguments(p):
     p.add_argument("source", help="model to convert (MALA .zip or an mlsurrogate model)")
     p.add_argument("out", help="output file (convention: .mlsm)")
     p.add_argument("--xc", metavar="NAME", help="exchange-correlation functional of the training DFT data "
-                   "(e.g. PBE), recorded in the metadata; MALA zips do not store it")
+                   "(e.g. PBE); MALA zips do not store it. The energy stage refuses pseudopotentials of another functional")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
 
 
@@ -28,10 +28,9 @@ def run(args, comm):
         check_output_file(args.out, args.overwrite)
         model = read_model_file(args.source)
         if args.xc:
-            model.metadata["xc_functional"] = args.xc
-        meta = model.metadata
-        meta.setdefault("converted_from", meta.pop("source", None))
-        meta.setdefault("source_format", meta.pop("format", "mlsurrogate-model"))
+            model.xc_functional = args.xc
+        model.metadata.setdefault("converted_from", model.source)
+        model.metadata.setdefault("source_format", model.source_format)
         write_model(model, args.out, overwrite=args.overwrite)
         return model.layer_sizes
     sizes = on_root(comm, convert)

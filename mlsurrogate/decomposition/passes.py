@@ -36,6 +36,20 @@ class PassPlan:
     def coarse_shape(self, global_shape):
         return tuple(n // s for n, s in zip(global_shape, self.strides))
 
+    def fine_indices(self, coarse, offset):
+        """Global fine grid indices (m, 3) of the coarse indices (m, 3) of pass ``offset``: i = i' s + r."""
+        return np.asarray(coarse, dtype=np.int64) * np.array(self.strides) + np.array(offset)
+
+    def block_indices(self, decomp, offset):
+        """Global fine grid indices (m, 3) int64 of this rank's block points in pass ``offset``. Local."""
+        axes = []
+        for a in range(3):
+            start, n, s, r = decomp.local_start[a], decomp.local_shape[a], self.strides[a], offset[a]
+            first = start + (r - start) % s        # the first i >= start with i = r (mod s)
+            axes.append(np.arange(first, start + n, s, dtype=np.int64))
+        grids = np.meshgrid(*axes, indexing="ij")
+        return np.stack([g.ravel() for g in grids], axis=1)
+
     def cuts(self, decomp, axis, offset):
         """Fractional LAMMPS subdomain cuts along ``axis`` for a pass, between coarse planes.
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..structure.read import species_of
 from .bispectrum import check_workload
-from .native_grid import descriptor_backend
+from .backends import descriptor_backend
 
 __all__ = ["open_descriptors", "compute_descriptor_field", "type_ids"]
 

@@ -13,33 +13,14 @@ import numpy as np
 from ..decomposition.atoms import atoms_near_box, pad_fractions
 from ..errors import InputError
 from .bispectrum import BispectrumParams
+from .triclinic import lammps_cell
 
-__all__ = ["LammpsGrid", "lammps_cell"]
+__all__ = ["LammpsGrid", "lammps_cell"]   # lammps_cell: from triclinic.py
 
 
 def _num(x):
     """A float as LAMMPS input text, round-tripping exactly."""
     return repr(float(x))
-
-
-def lammps_cell(cell):
-    """Rotate a cell (rows a, b, c; Å) into LAMMPS' restricted triclinic form. Local.
-
-    Returns (lx, ly, lz, xy, xz, yz) and the rotated cell (3, 3). Fractional coordinates are unchanged.
-    """
-    a, b, c = np.asarray(cell, dtype=float)
-    if np.linalg.det(np.array([a, b, c])) <= 0:
-        raise InputError("the cell is left-handed (or degenerate); LAMMPS needs a right-handed cell: "
-                         "swap two lattice vectors")
-    lx = np.linalg.norm(a)
-    ahat = a / lx
-    xy = b @ ahat
-    ly = np.sqrt(max(b @ b - xy**2, 0.0))
-    xz = c @ ahat
-    yz = (b @ c - xy * xz) / ly
-    lz = np.sqrt(max(c @ c - xz**2 - yz**2, 0.0))
-    rotated = np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
-    return (lx, ly, lz, xy, xz, yz), rotated
 
 
 class LammpsGrid:
@@ -150,5 +131,4 @@ class LammpsGrid:
         finally:
             lmp.command("uncompute mlsdesc")
         coarse_idx = np.rint(rows[:, :3]).astype(np.int64)
-        fine = coarse_idx * np.array(plan.strides) + np.array(offset)
-        return fine, rows[:, 6:]
+        return plan.fine_indices(coarse_idx, offset), rows[:, 6:]

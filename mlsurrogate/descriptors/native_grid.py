@@ -24,8 +24,9 @@ import numpy as np
 from ..decomposition.atoms import atoms_near_box, pad_fractions
 from ..errors import InputError
 from .bispectrum import BispectrumParams
+from .triclinic import lammps_geometry
 
-__all__ = ["BACKENDS", "NativeGrid", "atoms_on_grid_points", "native_module", "atoms_near_block", "block_pass_indices", "descriptor_backend", "lammps_geometry"]
+__all__ = ["NativeGrid", "native_module", "atoms_near_block", "block_pass_indices", "lammps_geometry"]
 
 log = logging.getLogger("mlsurrogate")
 
@@ -73,64 +74,6 @@ def native_module():
                      "); reinstall with `make install`, or use --descriptors lammps")
 
 
-def lammps_geometry(cell, scaled_positions):
-    """The cell and fractional positions rounded as LAMMPS rounds them. Local.
-
-    The descriptors are invariant under rotation, but the few components that are sums cancelling to
-    1e-5 of their terms are sensitive to the last bit of every position (one ulp moves them by ~4e-11
-    relative). LAMMPS (``LammpsGrid``) gets the cell rotated into restricted triclinic form and the
-    Cartesian positions ``frac @ rotated``, converts them to its lamda (fractional) coordinates with
-    its inverse of h and wraps them into [0, 1); the kernel then builds periodic images and grid
-    points from these exactly as LAMMPS does. Returns (rotated cell (3, 3), lamda (n, 3)); a
-    left-handed cell (LAMMPS rejects it) is returned unrotated with the wrapped input fractions.
-    """
-    from .lammps_grid import lammps_cell
-    frac = np.ascontiguousarray(scaled_positions, dtype=np.float64)
-    if np.linalg.det(cell) <= 0:
-        return cell, frac
-    (lx, ly, lz, xy, xz, yz), rotated = lammps_cell(cell)
-    frac = np.mod(frac, 1.0)
-    frac[frac >= 1.0] = 0.0
-    x = frac @ rotated  # exactly what LammpsGrid hands to LAMMPS
-    # Domain::set_global_box, Domain::x2lamda and lamda2x (boxlo = 0), then Domain::pbc in lamda space.
-    # The positions go x -> lamda -> x -> lamda before LAMMPS builds ghosts (measured: after `run 0`
-    # its local atoms are lamda2x(x2lamda(lamda2x(x2lamda(x)))) to the bit).
-    hinv0, hinv1, hinv2 = 1.0 / lx, 1.0 / ly, 1.0 / lz
-    hinv3 = -yz / (ly * lz)
-    hinv4 = (yz * xy - ly * xz) / (lx * ly * lz)
-    hinv5 = -xy / (lx * ly)
-
-    def x2lamda(x):
-        return np.stack([hinv0 * x[:, 0] + hinv5 * x[:, 1] + hinv4 * x[:, 2],
-                         hinv1 * x[:, 1] + hinv3 * x[:, 2], hinv2 * x[:, 2]], axis=1)
-
-    def lamda2x(lam):
-        return np.stack([lx * lam[:, 0] + xy * lam[:, 1] + xz * lam[:, 2],
-                         ly * lam[:, 1] + yz * lam[:, 2], lz * lam[:, 2]], axis=1)
-
-    lam = x2lamda(lamda2x(x2lamda(x)))
-    lam = np.where(lam < 0.0, lam + 1.0, lam)
-    lam = np.where(lam >= 1.0, np.maximum(lam - 1.0, 0.0), lam)
-    return np.ascontiguousarray(rotated), np.ascontiguousarray(lam)
-
-
-def atoms_on_grid_points(comm, cell, scaled_positions, grid, tolerance_A=1e-10):
-    """Number of atoms within ``tolerance_A`` (LAMMPS' |r|^2 <= 1e-20 Å^2) of a grid point. Collective.
-
-    Each rank tests a strided slice of the atoms (O(N/P)); the LAMMPS backend drops such atoms from those
-    points' neighbour lists (the native default includes them with their continuous limit).
-    """
-    from mpi4py import MPI
-    frac = np.asarray(scaled_positions[comm.rank::comm.size], dtype=float)
-    n = np.asarray(grid, dtype=float)
-    count = 0
-    for start in range(0, len(frac), 1 << 16):
-        f = frac[start:start + (1 << 16)] * n
-        d = (f - np.round(f)) / n @ np.asarray(cell, dtype=float)
-        count += int(np.count_nonzero(np.einsum("ij,ij->i", d, d) <= tolerance_A ** 2))
-    return comm.allreduce(count, op=MPI.SUM)
-
-
 def atoms_near_block(cell, scaled_positions, decomp, cutoff):
     """Ascending indices of the atoms within ``cutoff`` (Å) of some grid point of this rank's block. Local.
 
@@ -141,17 +84,6 @@ def atoms_near_block(cell, scaled_positions, decomp, cutoff):
     lo = np.asarray(decomp.local_start) / n
     hi = (np.asarray(decomp.local_start) + np.asarray(decomp.local_shape) - 1) / n
     return atoms_near_box(scaled_positions, lo, hi, pad_fractions(cell, cutoff) + 1e-6)
-
-
-def block_pass_indices(decomp, plan, offset):
-    """Global fine grid indices (m, 3) of this rank's block points in one sub-lattice pass. Local."""
-    axes = []
-    for a in range(3):
-        start, n, s, r = decomp.local_start[a], decomp.local_shape[a], plan.strides[a], offset[a]
-        first = start + (r - start) % s
-        axes.append(np.arange(first, start + n, s, dtype=np.int64))
-    grids = np.meshgrid(*axes, indexing="ij")
-    return np.stack([g.ravel() for g in grids], axis=1)
 
 
 class NativeGrid:
@@ -232,7 +164,7 @@ class NativeGrid:
 
         Returns (fine global indices (m, 3) int64, descriptors (m, K) float64).
         """
-        idx = block_pass_indices(self._decomp, plan, offset)
+        idx = plan.block_indices(self._decomp, offset)
         return idx, self.compute_points(idx)
 
     def kernel_stats(self):
@@ -243,21 +175,6 @@ class NativeGrid:
                 "lammps_flops_per_point": self._kernel.flops_per_point(nb, lammps=True) if self.points else 0.0}
 
 
-BACKENDS = ("native", "native-exclude-coincident", "lammps")
-
-
-def descriptor_backend(name):
-    """The grid-descriptor class for ``name`` (one of :data:`BACKENDS`). Local.
-
-    'native': our kernel, continuous for atoms on grid points; 'native-exclude-coincident': our kernel
-    with LAMMPS' exclusion of atoms within 1e-10 Å of a grid point; 'lammps': LAMMPS sna/grid.
-    """
-    if name == "native":
-        return NativeGrid
-    if name == "native-exclude-coincident":
-        import functools
-        return functools.partial(NativeGrid, exclude_coincident=True)
-    if name == "lammps":
-        from .lammps_grid import LammpsGrid
-        return LammpsGrid
-    raise InputError(f"unknown descriptor backend {name!r}: use one of {', '.join(BACKENDS)}")
+def block_pass_indices(decomp, plan, offset):
+    """Global fine grid indices (m, 3) of this rank's block points in one pass: ``plan.block_indices``."""
+    return plan.block_indices(decomp, offset)

@@ -14,6 +14,7 @@ from .plane_waves import PlaneWaveGrid, check_grid
 from .redistribute import redistribute
 from .setup import energy_inputs, load_pseudopotentials
 from .terms import TERMS, EnergyInputs, energy_terms
+from .xc import functional_name
 from .total import energy_results
 
 __all__ = ["EnergySettings", "EnergyPlan", "plan_energy", "prediction_energy", "density_energy"]
@@ -43,15 +44,17 @@ def plan_energy(comm, atoms, model, grid, settings=EnergySettings()):
     if missing:
         raise InputError(f"the model names no pseudopotential for {', '.join(missing)}: pass --pseudo "
                          f"{missing[0]}=FILE (or --no-energy)")
-    source = model.metadata.get("source")
-    pseudo_dir = settings.pseudo_dir or (os.path.dirname(source) if source else os.getcwd())
+    pseudo_dir = settings.pseudo_dir or (os.path.dirname(model.source) if model.source else os.getcwd())
     pseudos = load_pseudopotentials(comm, pseudo_dir, {s: files[s] for s in species})
     inputs = energy_inputs(atoms, pseudos)
     for s in species:
         if abs(pseudos[s].z_valence - model.electrons_per_atom[s]) > 1e-8:
             raise ModelError(f"the model counts {model.electrons_per_atom[s]:g} electrons per {s} atom, its "
                              f"pseudopotential {os.path.basename(pseudos[s].path)} {pseudos[s].z_valence:g}")
-    ecut = settings.ecutrho_ry if settings.ecutrho_ry is not None else model.metadata.get("ecutrho_ry")
+    if model.xc_functional and functional_name(model.xc_functional) != inputs.functional:
+        raise ModelError(f"the model was trained on {model.xc_functional} data, the pseudopotentials are "
+                         f"{inputs.functional}: pass --pseudo for the model's functional")
+    ecut = settings.ecutrho_ry if settings.ecutrho_ry is not None else model.ecutrho_ry
     if not ecut:
         raise InputError("the model does not state ecutrho: pass --ecutrho RY (QE's density cutoff)")
     check_grid(grid, inputs.cell_bohr, float(ecut))

@@ -184,8 +184,8 @@ def load_mala_zip(path):
         electrons_per_atom={s: float(epa) for s in species},
         clamp_negative=targets.get("restrict_targets", "zero_out_negative") == "zero_out_negative",
         pseudopotentials=pseudos,
-        metadata={"source": os.path.abspath(path), "format": "mala-zip",
-                  "ecutrho_ry": info.get("ecutrho"), "training_grid": info.get("grid_dimensions")},
+        ecutrho_ry=info.get("ecutrho"), source=os.path.abspath(path), source_format="mala-zip",
+        metadata={"training_grid": info.get("grid_dimensions")},
     )
     model.validate()
     return model

@@ -41,7 +41,11 @@ class Model:
     electrons_per_atom: dict            # species -> valence electrons
     clamp_negative: bool = True
     pseudopotentials: dict = field(default_factory=dict)
-    metadata: dict = field(default_factory=dict)
+    xc_functional: str = None           # of the training DFT data (e.g. "PBE"); checked against the UPFs
+    ecutrho_ry: float = None            # QE's density cutoff of the training data, Ry (the energy stage's default)
+    source: str = None                  # absolute path the model was read from (runtime; not written)
+    source_format: str = None           # "mlsurrogate-model" or "mala-zip" (runtime; not written)
+    metadata: dict = field(default_factory=dict)   # provenance only: training record, training RDF, conversion
 
     @property
     def n_features(self):

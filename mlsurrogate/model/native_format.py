@@ -53,15 +53,12 @@ def _jsonable(value):
 
 
 def _metadata(model):
-    meta = dict(model.metadata)
-    for runtime in ("source", "format"):  # where the model was read from: not provenance
-        meta.pop(runtime, None)
     return {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "units": _UNITS,
         "species": [{"symbol": s, "valence_electrons": float(model.electrons_per_atom[s]),
                      "pseudopotential": model.pseudopotentials.get(s)} for s in model.species],
-        "xc_functional": meta.pop("xc_functional", None),
-        "ecutrho_ry": meta.pop("ecutrho_ry", None),
+        "xc_functional": model.xc_functional,
+        "ecutrho_ry": model.ecutrho_ry,
         "descriptors": {"type": "bispectrum", **model.descriptors.to_dict()},
         "energy_grid": {"offset_ev": model.energy_grid.offset_ev, "spacing_ev": model.energy_grid.spacing_ev,
                         "count": model.energy_grid.count},
@@ -71,7 +68,7 @@ def _metadata(model):
                     "clamp_negative_ldos": bool(model.clamp_negative)},
         "scalers": {"input": "x_scaled = (descriptors - input_shift) * input_scale",
                     "output": "ldos = network_output * output_scale + output_shift"},
-        "provenance": _jsonable(meta),
+        "provenance": _jsonable(model.metadata),
     }
 
 
@@ -125,9 +122,6 @@ def _model_from(path, meta, arrays):
                if k not in arrays]
     if missing:
         raise ModelError(f"weights.npz lacks {', '.join(missing)}")
-    provenance = dict(meta.get("provenance") or {})
-    provenance.update(xc_functional=meta.get("xc_functional"), ecutrho_ry=meta.get("ecutrho_ry"))
-    provenance.update(source=os.path.abspath(path), format=FORMAT_NAME)
     try:
         model = Model(
             species=tuple(species), descriptors=BispectrumParams(**desc),
@@ -140,7 +134,8 @@ def _model_from(path, meta, arrays):
             electrons_per_atom={s["symbol"]: float(s["valence_electrons"]) for s in meta["species"]},
             clamp_negative=bool(net.get("clamp_negative_ldos", True)),
             pseudopotentials={s["symbol"]: s["pseudopotential"] for s in meta["species"] if s.get("pseudopotential")},
-            metadata=provenance)
+            xc_functional=meta.get("xc_functional"), ecutrho_ry=meta.get("ecutrho_ry"),
+            source=os.path.abspath(path), source_format=FORMAT_NAME, metadata=dict(meta.get("provenance") or {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model.json is malformed: {type(exc).__name__}: {exc}") from None
     if model.layer_sizes != list(net.get("layer_sizes", model.layer_sizes)):

@@ -149,7 +149,7 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
         electrons_per_atom={s: float(cfg.model.valence_electrons[s]) for s in species},
         clamp_negative=net_cfg.clamp_negative_ldos,
         pseudopotentials=dict(cfg.model.pseudopotentials),
-        metadata={"xc_functional": cfg.model.xc_functional, "ecutrho_ry": cfg.model.ecutrho_ry,
-                  "training": {**provenance, **history}})
+        xc_functional=cfg.model.xc_functional, ecutrho_ry=cfg.model.ecutrho_ry,
+        metadata={"training": {**provenance, **history}})
     model.validate()
     return model, history
