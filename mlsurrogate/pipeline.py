@@ -218,7 +218,13 @@ class Pipeline:
         return self.run(self.setup(atoms), control)
 
     def run(self, run, control=None):
-        """Run the stages of a resolved run (:meth:`setup`): the :class:`Prediction`."""
+        """Run the stages of a resolved run (:meth:`setup`): the :class:`Prediction`.
+
+        Adding a stage: resolve and check its inputs in :meth:`setup` (a field of :class:`RunSetup`, so bad
+        input fails before any expensive work), write a ``<name>_stage(run, ..., timer)`` method called
+        here in data-flow order, and keep its results in a :class:`Prediction` field that :meth:`to_dict`
+        writes.
+        """
         from .parallel import max_over_ranks, peak_rss_bytes
         from .structure.read import species_of
         timer = StageTimer({"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0, **run.timings_s})
