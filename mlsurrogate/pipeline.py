@@ -34,6 +34,7 @@ class PredictOptions:
     max_points_per_pass: int = 65536    # descriptor points per rank held at once
     batch_size: int = 2048              # network batch (points)
     dtype: str = DEFAULT_PRECISION      # of descriptors + network (model/inference.py PRECISIONS)
+    device: str = "cpu"                 # where the network runs: "cpu" or "cuda" (model/device.py)
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
     descriptors: str = "native"         # "native", "native-exclude-coincident" or "lammps" (the reference)
@@ -180,11 +181,13 @@ def predict(comm, atoms, model, options=PredictOptions(), control=None):
     """
     import torch
     from .model.calibration import calibration_descriptors
+    from .model.device import network_device
     from .model.inference import LdosNetwork, descriptor_precision
     from .parallel import torch_threads_per_rank
 
     t_start = time.perf_counter()
     check_cell(atoms)                       # the plan below needs a valid cell
+    device = network_device(comm, options.device)   # refuses cuda where it is missing, on every rank
     cell = atoms.cell.array
     grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
     temperature_k = float(model.temperature_k if options.temperature_k is None else options.temperature_k)
@@ -210,7 +213,7 @@ def predict(comm, atoms, model, options=PredictOptions(), control=None):
     volume = abs(np.linalg.det(cell))
     dv = volume / decomp.global_size
     torch.set_num_threads(torch_threads_per_rank(comm))
-    net = LdosNetwork(model, dtype=options.dtype, batch_size=options.batch_size)
+    net = LdosNetwork(model, dtype=options.dtype, batch_size=options.batch_size, device=device)
     timer = _Timer()
     if net.needs_calibration:  # bfloat16: bias correction on a fixed sample of grid points
         t0 = time.perf_counter()

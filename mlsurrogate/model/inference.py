@@ -80,7 +80,8 @@ class LdosNetwork:
     """Descriptors (m, K) -> LDOS (m, n_energies), 1/(eV Å^3), float64 numpy. Local.
 
     precision : one of :data:`PRECISIONS` (``dtype`` is its old name). batch_size : grid points per
-    network call (~2048 keeps the 800-wide activations in this CPU's L2/L3 caches).
+    network call (~2048 keeps the 800-wide activations in this CPU's L2/L3 caches). device : a torch
+    device (model/device.py): the network runs there, input and output stay float64 numpy on the host.
     """
 
     def __init__(self, model, dtype="float64", batch_size=2048, device="cpu"):
@@ -142,6 +143,8 @@ class LdosNetwork:
         return x
 
     def __call__(self, descriptors):
+        if self.device.type != "cpu":
+            return self._call_on_device(descriptors)
         torch = self._torch
         x = np.asarray(descriptors)
         m, bs = x.shape[0], self.batch_size
@@ -155,6 +158,29 @@ class LdosNetwork:
                 yb = self._forward((xb - self._shift) * self._scale)[:n]
                 torch.from_numpy(out[start:start + n]).copy_(yb)
         if not np.all(np.isfinite(out)):
+            raise ConvergenceError("the network produced non-finite LDOS values (NaN/inf); check the "
+                                   "model weights and the input structure")
+        return out
+
+    def _call_on_device(self, descriptors):
+        """:meth:`__call__` on an accelerator: one host-to-device copy of the input, the batches (same
+        padding as on the CPU) into a device buffer, one device-to-host copy of the LDOS."""
+        torch = self._torch
+        m, bs = len(descriptors), self.batch_size
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(descriptors, dtype=np.float64)).to(self.device)
+            x = (x - self._shift) * self._scale
+            out = torch.empty((m, self.n_out), dtype=torch.float64, device=self.device)
+            for start in range(0, m, bs):
+                n = min(bs, m - start)
+                xb = x[start:start + n]
+                if n < bs and self.precision != "float64":
+                    xb = torch.cat([xb, xb.new_zeros((bs - n, xb.shape[1]))])
+                out[start:start + n] = self._forward(xb)[:n]
+            finite = bool(torch.isfinite(out).all())
+            host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)  # pinned: full-speed copy
+            out = host.copy_(out).numpy()
+        if not finite:
             raise ConvergenceError("the network produced non-finite LDOS values (NaN/inf); check the "
                                    "model weights and the input structure")
         return out
