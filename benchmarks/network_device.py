@@ -14,7 +14,9 @@ difference of each GPU precision against the CPU float64 network (max |d| / max 
 
 Needs only torch, numpy, mpi4py (no LAMMPS, ASE or native extension, no install). From the repo root:
 
-    PYTHONPATH=. python3 benchmarks/network_device.py --device cuda --out /tmp/network-device.txt
+    PYTHONPATH=. python3 benchmarks/network_device.py --device cuda --out $OUT/network-device.txt
+
+(about 1 minute on an H200 node; add --batch-sizes to change the default 2048 8192 16384 65536)
 
 Check on a CPU-only machine:  PYTHONPATH=. python3 benchmarks/network_device.py --device cpu --quick
 """
