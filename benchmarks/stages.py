@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 STAGES = ("descriptors", "calibration", "inference", "postprocess", "energy")
 
 
-def run(model, structure, ranks, precision, out, extra, threads=None):
+def run(model, structure, ranks, precision, out, extra, threads=None, exe=None):
     """results.json of one `mpirun -n ranks mlsurrogate predict` (energy from Be2's UPF)."""
     env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
-    cmd = [str(BIN / "mpirun"), "-n", str(ranks), str(BIN / "mlsurrogate"), "-q", "predict", "--model", str(model),
+    cmd = [str(BIN / "mpirun"), "-n", str(ranks), str(exe or BIN / "mlsurrogate"), "-q", "predict", "--model", str(model),
            "--structure", str(structure), "--out", str(out), "--overwrite", "--no-plot",
            "--pseudo-dir", str(BE2), "--precision", precision, *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--precisions", nargs="+", default=["float64", "float32", "bfloat16"])
     ap.add_argument("--threads", type=int, help="threads per rank (OMP_NUM_THREADS; default: the rank's cores)")
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; the fastest run of each case is kept")
+    ap.add_argument("--exe", help="the mlsurrogate executable to time (default: this venv's; e.g. a wrapper "
+                    "running an older checkout, for a before/after comparison)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more predict flags")
     args = ap.parse_args()
     import ase.io
@@ -107,7 +109,7 @@ def main():
                     ase.io.write(path, prim.repeat((n, n, n)))
                 for name in args.models:
                     for p in args.precisions:
-                        r = run(models[name], path, ranks, p, tmp / "out", args.extra, args.threads)
+                        r = run(models[name], path, ranks, p, tmp / "out", args.extra, args.threads, args.exe)
                         print(f"# ran {name} {r['natoms']} atoms, {ranks} rank(s), {p}: e2e "
                               f"{e2e(r) * ranks / r['grid'][0] / r['grid'][1] / r['grid'][2] * 1e6:.1f} us/pt/core",
                               flush=True)

@@ -41,6 +41,7 @@ class PredictOptions:
     max_points_per_pass: int = 65536    # descriptor points per rank held at once
     batch_size: int = 2048              # network batch (points)
     dtype: str = DEFAULT_PRECISION      # of descriptors + network (model/inference.py PRECISIONS)
+    device: str = "cpu"                 # where the network runs: "cpu" or "cuda" (model/device.py)
     window_halfwidth_ev: float = None   # density window around the first-pass mu; None = max(2 spacings, 0.25 eV)
     keep_density: bool = True
     descriptors: str = "native"         # "native", "native-exclude-coincident" or "lammps" (the reference)
@@ -66,6 +67,7 @@ class RunSetup:
     transferability: dict = field(default_factory=dict)   # results.json rdf_* keys
     started: float = 0.0                # time.perf_counter() when the setup began (timings_s["total"])
     timings_s: dict = field(default_factory=dict)          # seconds of the setup and the RDF check
+    device: object = "cpu"              # torch.device (or its name) the network runs on (model/device.py)
 
     @property
     def kt(self):
@@ -101,6 +103,7 @@ class Prediction:
     cell_A: np.ndarray = None
     model_info: dict = field(default_factory=dict)
     precision: str = DEFAULT_PRECISION
+    device: str = "cpu"                          # where the network ran (--device)
     transferability: dict = field(default_factory=dict)
     peak_rss_bytes_max_rank: int = 0
     structure: str = None                        # where the structure was read from (the CLI sets it)
@@ -138,6 +141,7 @@ class Prediction:
                       "temperature": "K"},
             "structure": self.structure,
             "precision": self.precision,
+            "device": self.device,
             "density_accumulator_bytes_per_point": self.accumulator_bytes_per_point,
             "predicted_peak_bytes_per_rank": None if self.plan is None else self.plan.peak_bytes_per_rank,
             "predicted_core_hours": None if self.plan is None else self.plan.core_hours,
@@ -177,12 +181,14 @@ class Pipeline:
         Raises the same :class:`~mlsurrogate.errors.MLSurrogateError` on every rank, before any expensive work.
         """
         from .cost import plan_run
+        from .model.device import network_device
         from .structure.rdf import transferability
         from .structure.read import check_cell, check_same_on_every_rank, check_structure
         comm, model, options = self.comm, self.model, self.options
         started, timer = time.perf_counter(), StageTimer()
         check_same_on_every_rank(comm, atoms)
         check_cell(atoms)                       # the cost plan below needs a valid cell
+        device = network_device(comm, options.device)   # refuses cuda where it is missing, on every rank
         cell = atoms.cell.array
         grid = tuple(options.grid) if options.grid else default_grid(cell, model.grid_spacing_A)
         temperature_k = float(model.temperature_k if options.temperature_k is None else options.temperature_k)
@@ -207,7 +213,7 @@ class Pipeline:
                         decomp=decomp, passes=plan_passes(decomp, options.max_points_per_pass),
                         energies=model.energy_grid.energies, dv=abs(np.linalg.det(cell)) / decomp.global_size,
                         n_features=model.n_features, cost=cost, energy=energy, transferability=rdf_keys,
-                        started=started, timings_s=dict(timer.seconds))
+                        started=started, timings_s=dict(timer.seconds), device=device)
 
     # -- run the stages -------------------------------------------------------------------------------------
     def predict(self, atoms, control=None):
@@ -245,6 +251,7 @@ class Pipeline:
             accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed,
             energy=energy, plan=run.cost, species=species_of(atoms),
             cell_A=atoms.cell.array.copy(), model_info=self.model_info(), precision=self.options.dtype,
+            device=self.options.device,
             transferability=run.transferability, peak_rss_bytes_max_rank=max_over_ranks(self.comm, peak_rss_bytes()))
 
     def electronic_stage(self, run, timer, control=None):
@@ -318,7 +325,8 @@ class Pipeline:
         from .model.inference import LdosNetwork
         from .parallel import torch_threads_per_rank
         torch.set_num_threads(torch_threads_per_rank(self.comm))
-        net = LdosNetwork(self.model, dtype=self.options.dtype, batch_size=self.options.batch_size)
+        net = LdosNetwork(self.model, dtype=self.options.dtype, batch_size=self.options.batch_size,
+                          device=run.device)
         timer.lap("network_setup")          # the first call in a process includes importing torch
         if net.needs_calibration:  # bfloat16: bias correction on a fixed sample of grid points
             with timer.stage("calibration"):

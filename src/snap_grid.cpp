@@ -348,6 +348,10 @@ struct CellList {
   std::vector<int> entry;     // entry -> atom index into f / type
   std::vector<double> f;      // atoms, wrapped fractional position, [n][3] (input order)
   std::vector<int> type;
+  // per entry, the Cartesian position of its atom image (rounded as in run()'s LAMMPS-like expression)
+  // and its type: the neighbour search then reads one contiguous run of entries per row of bins
+  std::vector<double> ex, ey, ez;
+  std::vector<int> etype;
 };
 
 inline int floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -414,32 +418,25 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
             hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
           }
           for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
-            const int w0 = floordiv(b0, cl.nb[0]);
             for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
-              const int w1 = floordiv(b1, cl.nb[1]);
-              for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
-                const int w2 = floordiv(b2, cl.nb[2]);
-                const int bin = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] + (b2 - cl.blo[2]);
-                for (int e = cl.start[bin]; e < cl.start[bin + 1]; ++e) {
-                  const int k = cl.entry[e];
-                  // the image's fractional position by repeated +-1 steps, as LAMMPS makes ghost atoms
-                  // (one period per swap), then Cartesian as its lamda2x: rounding as in LAMMPS
-                  const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1),
-                               g2 = image(cl.f[3 * k + 2], w2);
-                  const double dx = xp[0] - (g0 * h[0] + g1 * h[3] + g2 * h[6]);
-                  const double dy = xp[1] - (g0 * h[1] + g1 * h[4] + g2 * h[7]);
-                  const double dz = xp[2] - (g0 * h[2] + g1 * h[5] + g2 * h[8]);
-                  const double rsq = dx * dx + dy * dy + dz * dz;
-                  const int t = cl.type[k];
-                  if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
-                    const double r = std::sqrt(rsq);
-                    double sfac = 1.0;
-                    if (switch_ && r > rmin0_) {
-                      sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
-                    }
-                    nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
-                    nsf.push_back(sfac * wj[t]);
+              // bins lo[2]..hi[2] of this row are consecutive in the window: one run of entries
+              const int row = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] - cl.blo[2];
+              const int e1 = cl.start[row + hi[2] + 1];
+              for (int e = cl.start[row + lo[2]]; e < e1; ++e) {
+                // image positions precomputed in compute() with the same expression: same rounding
+                const double dx = xp[0] - cl.ex[e];
+                const double dy = xp[1] - cl.ey[e];
+                const double dz = xp[2] - cl.ez[e];
+                const double rsq = dx * dx + dy * dy + dz * dz;
+                const int t = cl.etype[e];
+                if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
+                  const double r = std::sqrt(rsq);
+                  double sfac = 1.0;
+                  if (switch_ && r > rmin0_) {
+                    sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
                   }
+                  nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
+                  nsf.push_back(sfac * wj[t]);
                 }
               }
             }
@@ -615,6 +612,29 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   {
     std::vector<int> fill(cl.start.begin(), cl.start.end() - (nwin > 0 ? 1 : 0));
     for (int i = 0; i < natoms && nwin > 0; ++i) for_each_image(i, [&](long long bin) { cl.entry[fill[bin]++] = i; });
+  }
+  // the image positions: window bin (r0, r1, r2) is unwrapped bin blo + r, w = floor(b / nb) periods away
+  const size_t nent = cl.entry.size();
+  cl.ex.resize(nent); cl.ey.resize(nent); cl.ez.resize(nent); cl.etype.resize(nent);
+  for (int r0 = 0; r0 < cl.rn[0] && nwin > 0; ++r0) {
+    const int w0 = floordiv(cl.blo[0] + r0, cl.nb[0]);
+    for (int r1 = 0; r1 < cl.rn[1]; ++r1) {
+      const int w1 = floordiv(cl.blo[1] + r1, cl.nb[1]);
+      for (int r2 = 0; r2 < cl.rn[2]; ++r2) {
+        const int w2 = floordiv(cl.blo[2] + r2, cl.nb[2]);
+        const long long bin = ((long long)r0 * cl.rn[1] + r1) * cl.rn[2] + r2;
+        for (int e = cl.start[bin]; e < cl.start[bin + 1]; ++e) {
+          const int k = cl.entry[e];
+          // the image's fractional position by repeated +-1 steps, as LAMMPS makes ghost atoms (one
+          // period per swap), then Cartesian as its lamda2x: rounding as in LAMMPS
+          const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1), g2 = image(cl.f[3 * k + 2], w2);
+          cl.ex[e] = g0 * h[0] + g1 * h[3] + g2 * h[6];
+          cl.ey[e] = g0 * h[1] + g1 * h[4] + g2 * h[7];
+          cl.ez[e] = g0 * h[2] + g1 * h[5] + g2 * h[8];
+          cl.etype[e] = cl.type[k];
+        }
+      }
+    }
   }
   const double t_build = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

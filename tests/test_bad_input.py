@@ -61,6 +61,18 @@ def test_grid_too_small_for_ranks(tmp_path, be2):
                    "too small for 2 MPI ranks")
 
 
+def _cuda_usable():
+    import torch
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_cuda_usable(), reason="this machine has a CUDA GPU: --device cuda is valid here")
+def test_device_cuda_without_gpu(tmp_path, be2):
+    """--device cuda where torch has no CUDA: InputError on every rank before any descriptor is computed."""
+    expect_failure(tmp_path, ["--model", MODEL, "--structure", SNAP0, "--no-energy", "--device", "cuda"],
+                   "InputError: --device cuda: ")
+
+
 def test_nan_from_network(tmp_path, be2):
     def blow_up(sd):
         sd = dict(sd)

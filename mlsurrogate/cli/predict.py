@@ -6,6 +6,7 @@ Energies in eV, lengths in Å, temperature in K, density in 1/Å^3.
 import logging
 import os
 
+from ..model.device import DEFAULT_DEVICE, DEVICE_HELP, DEVICES
 from ..model.inference import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
 from .energy_options import add_energy_arguments, energy_summary_lines, parse_assignments
 
@@ -30,7 +31,9 @@ def add_arguments(p, out_required=True):
                         "OVITO: electrons/bohr^3, atoms and axes in bohr, 6 significant digits)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
     p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help=PRECISION_HELP)
-    p.add_argument("--batch-size", type=int, default=2048, help="grid points per network batch")
+    p.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE, help=DEVICE_HELP)
+    p.add_argument("--batch-size", type=int, default=2048, help="grid points per network batch (2048 suits "
+                   "CPU caches; with --device cuda larger batches, e.g. 16384, keep the GPU busy)")
     p.add_argument("--max-points-per-pass", type=int, default=65536,
                    help="descriptor points per rank held at once (bounds memory)")
     p.add_argument("--density-window", type=float, metavar="EV",
@@ -86,7 +89,7 @@ def predict_options(args):
     memory = int(args.memory_per_rank * (1 << 30)) if args.memory_per_rank else None
     return PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
                           max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
-                          dtype=args.precision, window_halfwidth_ev=args.density_window,
+                          dtype=args.precision, device=args.device, window_halfwidth_ev=args.density_window,
                           descriptors=args.descriptors, energy=energy, memory_per_rank_bytes=memory)
 
 
@@ -127,7 +130,7 @@ def _run_params(comm, args, atoms):
     for array in (atoms.cell.array, atoms.get_scaled_positions(wrap=False), atoms.numbers):
         h.update(np.ascontiguousarray(array).tobytes())
     return {"structure_sha256": h.hexdigest(), "model_sha256": on_root(comm, file_sha256, args.model),
-            "grid": args.grid, "temperature_K": args.temperature, "precision": args.precision,
+            "grid": args.grid, "temperature_K": args.temperature, "precision": args.precision, "device": args.device,
             "batch_size": args.batch_size, "max_points_per_pass": args.max_points_per_pass,
             "density_window_eV": args.density_window, "descriptors": args.descriptors}
 

@@ -80,7 +80,8 @@ class LdosNetwork:
     """Descriptors (m, K) -> LDOS (m, n_energies), 1/(eV Å^3), float64 numpy. Local.
 
     precision : one of :data:`PRECISIONS` (``dtype`` is its old name). batch_size : grid points per
-    network call (~2048 keeps the 800-wide activations in this CPU's L2/L3 caches).
+    network call (~2048 keeps the 800-wide activations in this CPU's L2/L3 caches). device : a torch
+    device (model/device.py): the network runs there, input and output stay float64 numpy on the host.
     """
 
     def __init__(self, model, dtype="float64", batch_size=2048, device="cpu"):
@@ -112,6 +113,7 @@ class LdosNetwork:
         self._shift = torch.from_numpy(np.asarray(model.input_shift, dtype=np.float64)).to(self.device)
         self._scale = torch.from_numpy(np.asarray(model.input_scale, dtype=np.float64)).to(self.device)
         self.n_out = w[-1].shape[0]
+        self._buffers = None  # batch buffers of the CPU path, made on first use
         if not self.needs_calibration:
             self._exact = None  # float64 copies are only for the bias correction
 
@@ -129,6 +131,7 @@ class LdosNetwork:
             self._layers = correct_biases(comm, torch, self._layers, self._exact,
                                           (x - self._shift) * self._scale)
         self._exact = None  # float64 copies no longer needed
+        self._buffers = None
 
     def _forward(self, x):
         """Standardised input (n, K) float64 tensor -> LDOS (n, n_out) tensor (float32 or float64)."""
@@ -141,7 +144,43 @@ class LdosNetwork:
             x = self._torch.clamp_min_(x, 0.0)
         return x
 
+    def _batch_buffers(self):
+        """Batch-sized tensors reused by every CPU batch: the standardised input, and per layer its input
+        cast (None where the dtype does not change) and its output. Allocated once: fresh activations
+        per batch would each be a new mmap (parallel.pin_mmap_threshold) and page-fault (~20 % slower)."""
+        if self._buffers is None:
+            torch, bs = self._torch, self.batch_size
+            x = torch.empty((bs, self._shift.shape[0]), dtype=torch.float64)
+            layers, prev = [], torch.float64
+            for w, _, _ in self._layers:
+                cast = torch.empty((bs, w.shape[1]), dtype=w.dtype) if w.dtype != prev else None
+                layers.append((cast, torch.empty((bs, w.shape[0]), dtype=w.dtype)))
+                prev = w.dtype
+            self._buffers = (x, layers)
+        return self._buffers
+
+    def _forward_cpu(self, xb):
+        """Raw descriptors (n <= batch, K) float64 tensor -> LDOS (n, n_out) view of a reused buffer.
+
+        The same arithmetic as ``_forward((xb - shift) * scale)`` (F.linear is addmm(b, x, w^T)), bit for bit.
+        """
+        torch = self._torch
+        x0, layers = self._batch_buffers()
+        n = xb.shape[0]
+        x = torch.sub(xb, self._shift, out=x0[:n]).mul_(self._scale)
+        for (w, b, act), (cast, z) in zip(self._layers, layers):
+            if cast is not None:
+                x = cast[:n].copy_(x)
+            x = torch.addmm(b, x, w.t(), out=z[:n])
+            if act is not None:
+                x = act(x)
+        if self.clamp:
+            x = torch.clamp_min_(x, 0.0)
+        return x
+
     def __call__(self, descriptors):
+        if self.device.type != "cpu":
+            return self._call_on_device(descriptors)
         torch = self._torch
         x = np.asarray(descriptors)
         m, bs = x.shape[0], self.batch_size
@@ -149,12 +188,35 @@ class LdosNetwork:
         with torch.inference_mode():
             for start in range(0, m, bs):
                 n = min(bs, m - start)
-                xb = torch.from_numpy(np.ascontiguousarray(x[start:start + n], dtype=np.float64)).to(self.device)
+                xb = torch.from_numpy(np.ascontiguousarray(x[start:start + n], dtype=np.float64))
                 if n < bs and self.precision != "float64":
                     xb = torch.cat([xb, xb.new_zeros((bs - n, xb.shape[1]))])  # same GEMM shapes as full batches
-                yb = self._forward((xb - self._shift) * self._scale)[:n]
+                yb = self._forward_cpu(xb)[:n]
                 torch.from_numpy(out[start:start + n]).copy_(yb)
         if not np.all(np.isfinite(out)):
+            raise ConvergenceError("the network produced non-finite LDOS values (NaN/inf); check the "
+                                   "model weights and the input structure")
+        return out
+
+    def _call_on_device(self, descriptors):
+        """:meth:`__call__` on an accelerator: one host-to-device copy of the input, the batches (same
+        padding as on the CPU) into a device buffer, one device-to-host copy of the LDOS."""
+        torch = self._torch
+        m, bs = len(descriptors), self.batch_size
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(descriptors, dtype=np.float64)).to(self.device)
+            x = (x - self._shift) * self._scale
+            out = torch.empty((m, self.n_out), dtype=torch.float64, device=self.device)
+            for start in range(0, m, bs):
+                n = min(bs, m - start)
+                xb = x[start:start + n]
+                if n < bs and self.precision != "float64":
+                    xb = torch.cat([xb, xb.new_zeros((bs - n, xb.shape[1]))])
+                out[start:start + n] = self._forward(xb)[:n]
+            finite = bool(torch.isfinite(out).all())
+            host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)  # pinned: full-speed copy
+            out = host.copy_(out).numpy()
+        if not finite:
             raise ConvergenceError("the network produced non-finite LDOS values (NaN/inf); check the "
                                    "model weights and the input structure")
         return out
