@@ -155,7 +155,7 @@ def parse_config(raw, base_dir=".", source=None):
     extra = sorted(set(data) - {"root", "validation_fraction"})
     if extra:
         raise InputError(f"unknown key(s) in [data]: {', '.join(extra)} (known: root, validation_fraction)")
-    root = os.path.join(base_dir, data.get("root", "."))
+    root = os.path.join(base_dir, os.path.expanduser(os.path.expandvars(data.get("root", "."))))
     for name in ("model", "energy_grid"):
         if name not in raw:
             raise InputError(f"the config needs a [{name}] section")
@@ -200,7 +200,8 @@ def load_test_set(path):
     unknown = sorted(set(raw) - {"data", "test"}) + sorted(set(raw.get("data", {})) - {"root"})
     if unknown:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)} (a test set has [data] root and [[test]])")
-    root = os.path.join(os.path.dirname(os.path.abspath(path)), raw.get("data", {}).get("root", "."))
+    root = os.path.join(os.path.dirname(os.path.abspath(path)),
+                        os.path.expanduser(os.path.expandvars(raw.get("data", {}).get("root", "."))))
     specs = _snapshots(raw.get("test", []), "test", root)
     if not specs:
         raise InputError(f"{path}: no [[test]] snapshots")
