@@ -3,16 +3,18 @@
 Cells (a = 2.25982586776780, c = 3.56987856087494 Å, the reference data's lattice; 1 x 1 in-plane, one
 atom per close-packed layer; `mlsurrogate/structure/hcp.py`):
   train: perfect and I2-faulted 8-layer cells (ideal); the same with z-rattled layers (std 0.06 Å along c,
-         keeps the in-plane symmetry) and with full 3D rattling (std 0.06 Å per component, ~room temperature
-         for Be: Debye-Waller B = 8π²<u_x²> ≈ 0.28 Å²); perfect and I2 12-layer cells (ideal).
-  test:  perfect and I2 16-layer cells (a cell size never trained on), and one 3D-rattled 8-layer
-         perfect cell and one 3D-rattled faulted cell (snapshots never trained on).
+         keeps the in-plane symmetry); one perfect 8-layer cell with full 3D rattling (std 0.06 Å per
+         component, ~room temperature for Be: Debye-Waller B = 8π²<u_x²> ≈ 0.28 Å²); perfect and I2
+         12-layer cells (ideal).
+  test:  one 3D-rattled 8-layer perfect cell (a snapshot never trained on), perfect and I2 16-layer cells
+         (a cell size never trained on).
+  extra: a 3D-rattled I2 8-layer cell (computed last; not used by models/be.mlsm).
 k-points: 18 x 18 in-plane (k-converged fault energy, benchmarks/results/stacking_fault_dft), 2 along c for
 8 and 12 layers, 1 for 16 layers. Writes DATA/structures/*.extxyz, DATA/<name>/ (make-data),
 DATA/timing.json (QE wall time per cell, as run: 2 MPI ranks on a shared 2-core machine).
 
 Usage: .venv/bin/python scripts/be_dataset.py [--data DIR] [--only NAME ...]
-DIR defaults to $MLSURROGATE_DATA/be or ~/.cache/mlsurrogate/be (outside the repository).
+DIR defaults to ~/.cache/mlsurrogate/be (outside the repository; models/be_train.toml reads it there).
 """
 import argparse
 import json
@@ -36,12 +38,12 @@ CELLS = {
     "perfect_8_z1": (4, None, "z", 1, (18, 18, 2), "train"),
     "i2_8_z2": (4, "I2", "z", 2, (18, 18, 2), "train"),
     "perfect_8_r3": (4, None, "xyz", 3, (18, 18, 2), "train"),
-    "perfect_8_r5": (4, None, "xyz", 5, (18, 18, 2), "test"),
-    "i2_8_r4": (4, "I2", "xyz", 4, (18, 18, 2), "train"),
     "perfect_12": (6, None, None, 0, (18, 18, 2), "train"),
     "i2_12": (6, "I2", None, 0, (18, 18, 2), "train"),
+    "perfect_8_r5": (4, None, "xyz", 5, (18, 18, 2), "test"),
     "perfect_16": (8, None, None, 0, (18, 18, 1), "test"),
     "i2_16": (8, "I2", None, 0, (18, 18, 1), "test"),
+    "i2_8_r4": (4, "I2", "xyz", 4, (18, 18, 2), "extra"),
 }
 
 
@@ -58,8 +60,8 @@ def build(nz, fault, rattle, seed):
 def main():
     import ase.io
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = os.path.join(os.environ.get("MLSURROGATE_DATA", os.path.expanduser("~/.cache/mlsurrogate")), "be")
-    p.add_argument("--data", default=default)
+    p.add_argument("--data", default=os.path.expanduser("~/.cache/mlsurrogate/be"),
+                   help="data folder (models/be_train.toml reads ~/.cache/mlsurrogate/be: edit its root if moved)")
     p.add_argument("--only", nargs="+", help="cell names (default: all, in order)")
     p.add_argument("--settings", default=os.path.join(ROOT, "data", "be_dft.toml"))
     args = p.parse_args()
