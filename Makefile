@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mlsurrogate-installed
 NP     ?= 2
-MODEL  ?= models/be2.mlsm
+MODEL  ?= models/be.mlsm
 PSEUDO_DIR ?= ../shared/testdata/Be2
 DEMO_STRUCTURE ?= examples/be_hcp_200.extxyz
 # A CPU build of torch 2.13.0 ships with this machine image; never let pip pull the CUDA build.
