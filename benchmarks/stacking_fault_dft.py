@@ -3,7 +3,8 @@
 Cells: our builder (`mlsurrogate build hcp`, mlsurrogate/structure/hcp.py), 1 x 1 in-plane (1 atom per layer),
 NZ hcp cells along c (2 NZ layers), perfect and with one I2 fault per periodic cell, ideal positions.
 DFT settings of the reference data (../shared/testdata/Be2/qe_inputs): PBE, Be.pbe-n-rrkjus_psl.1.0.0.UPF,
-ecutwfc 40 Ry, ecutrho 160 Ry, Fermi-Dirac smearing degauss 0.0018874 Ry (300 K); conv_thr 1e-6 Ry (energy error ~1e-5 eV, 0.05 mJ/m^2), local-TF mixing
+ecutwfc 40 Ry, ecutrho 160 Ry, Fermi-Dirac smearing degauss 0.0018874 Ry (300 K); nbnd = 2 x occupied (pw.x's
+default missed occupied states at 12 and 16 layers, see README); conv_thr 1e-6 Ry (energy error ~1e-5 eV, 0.05 mJ/m^2), local-TF mixing
 (plain mixing with conv_thr 1e-9 sloshed at 5e-6 Ry for 40 iterations); symmetry
 on (the k-point sums are exact up to the mesh). k-points: K x K x KZ (KZ = ceil(8 / NZ), about the reference
 8 along a single c), K = the --kpoints list, in the order given; each result is written as soon as it is
@@ -49,6 +50,7 @@ def pw_input(atoms, kpts, prefix):
    ibrav = 0
    nat = {len(atoms)}
    ntyp = 1
+   nbnd = {2 * len(atoms)}
    ecutwfc = 40
    ecutrho = 160
    occupations = 'smearing'

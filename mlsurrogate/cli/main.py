@@ -14,7 +14,7 @@ __all__ = ["main"]
 COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("plan", "mlsurrogate.cli.plan"),
             ("evaluate", "mlsurrogate.cli.evaluate"),
             ("descriptors", "mlsurrogate.cli.descriptors"), ("convert-model", "mlsurrogate.cli.convert_model"),
-            ("convert-density", "mlsurrogate.cli.convert_density"),
+            ("convert-density", "mlsurrogate.cli.convert_density"), ("make-data", "mlsurrogate.cli.make_data"),
             ("train", "mlsurrogate.cli.train"), ("score-model", "mlsurrogate.cli.score_model"),
             ("scaling", "mlsurrogate.cli.scaling"),
             ("build", "mlsurrogate.cli.build"), ("study", "mlsurrogate.cli.study"),

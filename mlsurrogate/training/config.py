@@ -53,6 +53,8 @@ class OptimSection:
     max_epochs: int = 300
     patience: int = 30                # epochs without a better validation loss before stopping
     min_delta: float = 0.0            # improvement (in scaled MSE) that counts as better
+    lr_plateau_patience: int = 0      # halve-the-rate schedule: epochs without improvement before the learning
+    lr_plateau_factor: float = 0.5    # rate is multiplied by lr_plateau_factor (0: constant rate)
     seed: int = 0
     threads: int = 1                  # torch CPU threads (results depend on it only in the last bits)
     device: str = "auto"              # "auto" (CUDA if torch sees one), "cpu", "cuda"
@@ -119,6 +121,8 @@ def _check(cfg):
         raise InputError("[training] optimizer must be 'Adam', 'AdamW' or 'SGD'")
     if opt.device not in ("auto", "cpu", "cuda") or opt.dtype not in ("float32", "float64"):
         raise InputError("[training] device must be auto/cpu/cuda and dtype float32/float64")
+    if opt.lr_plateau_patience < 0 or not 0.0 < opt.lr_plateau_factor < 1.0:
+        raise InputError("[training] lr_plateau_patience must be >= 0 and lr_plateau_factor in (0, 1)")
     for key in ("learning_rate", "batch_size", "max_epochs", "threads"):
         if not getattr(opt, key) > 0:
             raise InputError(f"[training] {key} must be positive")
@@ -155,7 +159,7 @@ def parse_config(raw, base_dir=".", source=None):
     extra = sorted(set(data) - {"root", "validation_fraction"})
     if extra:
         raise InputError(f"unknown key(s) in [data]: {', '.join(extra)} (known: root, validation_fraction)")
-    root = os.path.join(base_dir, data.get("root", "."))
+    root = os.path.join(base_dir, os.path.expanduser(os.path.expandvars(data.get("root", "."))))
     for name in ("model", "energy_grid"):
         if name not in raw:
             raise InputError(f"the config needs a [{name}] section")
@@ -200,7 +204,8 @@ def load_test_set(path):
     unknown = sorted(set(raw) - {"data", "test"}) + sorted(set(raw.get("data", {})) - {"root"})
     if unknown:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)} (a test set has [data] root and [[test]])")
-    root = os.path.join(os.path.dirname(os.path.abspath(path)), raw.get("data", {}).get("root", "."))
+    root = os.path.join(os.path.dirname(os.path.abspath(path)),
+                        os.path.expanduser(os.path.expandvars(raw.get("data", {}).get("root", "."))))
     specs = _snapshots(raw.get("test", []), "test", root)
     if not specs:
         raise InputError(f"{path}: no [[test]] snapshots")

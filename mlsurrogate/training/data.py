@@ -143,7 +143,11 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
     else:
         desc = grid_descriptors(comm, atoms, species, params, grid)
     n_electrons = float(sum(valence_electrons[s] for s in atoms.get_chemical_symbols()))
-    return Snapshot(name=os.path.basename(spec.ldos or spec.ldos_cubes), grid=tuple(grid),
+    path = spec.ldos or spec.ldos_cubes
+    name = os.path.basename(path)
+    if name == "ldos.npy":       # make-data's layout DIR/<snapshot>/ldos.npy: the folder names the snapshot
+        name = os.path.join(os.path.basename(os.path.dirname(path)), name)
+    return Snapshot(name=name, grid=tuple(grid),
                     descriptors=np.asarray(desc, dtype=np.float64).reshape(-1, k),
                     ldos=np.asarray(ldos, dtype=np.float64).reshape(-1, n_e),
                     cell=np.array(atoms.cell.array), n_electrons=n_electrons)

@@ -115,6 +115,10 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
         optimiser = getattr(torch.optim, opt_cfg.optimizer)(net.parameters(), lr=opt_cfg.learning_rate,
                                                             weight_decay=opt_cfg.weight_decay)
         shuffle = torch.Generator().manual_seed(opt_cfg.seed)
+        schedule = None
+        if opt_cfg.lr_plateau_patience > 0:
+            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimiser, factor=opt_cfg.lr_plateau_factor, patience=opt_cfg.lr_plateau_patience)
         best, best_state, best_epoch, epoch = np.inf, None, -1, 0
         t0 = time.perf_counter()
         for epoch in range(1, opt_cfg.max_epochs + 1):
@@ -134,6 +138,8 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
                 best_state = [p.detach().to("cpu").numpy().copy() for p in net.parameters()]
             if progress is not None:
                 progress(epoch, train_loss, val_loss, time.perf_counter() - t0, improved)
+            if schedule is not None:
+                schedule.step(val_loss)
             if epoch - best_epoch >= opt_cfg.patience:
                 break
         seconds = time.perf_counter() - t0

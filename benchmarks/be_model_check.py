@@ -1,0 +1,93 @@
+"""Check a Be model against our DFT data: total energy per atom and the I2 stacking-fault energy.
+
+For each snapshot folder of `scripts/be_dataset.py` (make-data output in DATA) it runs `predict` (2 MPI
+ranks, float32, the snapshot's own QE grid) and compares F with QE's F (snapshot.json; the Mermin free
+energy). gamma = (F_I2 - F_perfect)/area for the 8-, 12- and 16-layer 1 x 1 cells, model vs DFT: the DFT
+value is ours (same cells in DATA) when present, else benchmarks/results/stacking_fault_dft/summary.json
+(pw.x, 18 x 18 in-plane k-points). Cells missing from DATA are built with `mlsurrogate build hcp` for the
+model. Writes --json and prints a table.
+
+Usage: .venv/bin/python benchmarks/be_model_check.py --model models/be.mlsm [--data DIR] --json OUT.json
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BIN = os.path.dirname(sys.executable)
+PSEUDO = os.path.join(ROOT, "..", "shared", "testdata", "Be2")
+RY_EV = 13.605693122994
+A, C = 2.25982586776780, 3.56987856087494
+
+
+def predict(model, structure, out, grid=None):
+    cmd = [os.path.join(BIN, "mpirun"), "-n", "2", os.path.join(BIN, "mlsurrogate"), "-q", "predict",
+           "--model", model, "--structure", structure, "--pseudo-dir", PSEUDO, "--out", out, "--overwrite",
+           "--precision", "float32", "--no-plot"] + (["--grid", *map(str, grid)] if grid else [])
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.load(open(os.path.join(out, "results.json")))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", default=os.path.expanduser("~/.cache/mlsurrogate/be"))
+    p.add_argument("--snapshots", nargs="*", default=None, help="names in DATA (default: all finished)")
+    p.add_argument("--json")
+    args = p.parse_args()
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from be_dataset import CELLS, build
+    sys.path.insert(0, ROOT)
+    from mlsurrogate.studies.stacking_fault import EV_PER_A2_TO_MJ_PER_M2 as MJ
+    import ase.io
+    names = args.snapshots if args.snapshots is not None else [
+        n for n in CELLS if os.path.isfile(os.path.join(args.data, n, "snapshot.json"))]
+    rows, F_model, F_dft = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in names:
+            snap = json.load(open(os.path.join(args.data, n, "snapshot.json")))
+            r = predict(args.model, os.path.join(args.data, n, "structure.extxyz"), os.path.join(tmp, n), snap["grid"])
+            qe = snap["energies_eV"]["total_energy"]
+            rows[n] = {"split": CELLS[n][5], "natoms": snap["natoms"], "F_model_eV": r["total_energy_eV"], "F_QE_eV": qe,
+                       "error_meV_per_atom": 1e3 * (r["total_energy_eV"] - qe) / snap["natoms"],
+                       "fermi_model_eV": r["fermi_energy_eV"], "fermi_QE_eV": snap["fermi_energy_eV"]}
+            F_model[n], F_dft[n] = r["total_energy_eV"], qe
+            print(f"{n:14s} {CELLS[n][5]:5s} F error {rows[n]['error_meV_per_atom']:+8.3f} meV/atom", flush=True)
+        summary = json.load(open(os.path.join(ROOT, "benchmarks", "results", "stacking_fault_dft", "summary.json")))
+        gammas = {}
+        area = A * A * math.sqrt(3) / 2
+        for layers in (8, 12, 16):
+            pair = (f"perfect_{layers}", f"i2_{layers}")
+            for n, fault in zip(pair, (None, "I2")):
+                if n not in F_model:
+                    path = os.path.join(tmp, n + ".extxyz")
+                    ase.io.write(path, build(layers // 2, fault, None, 0))
+                    F_model[n] = predict(args.model, path, os.path.join(tmp, n))["total_energy_eV"]
+            dft, source = None, None
+            if all(n in F_dft for n in pair):
+                dft, source = (F_dft[pair[1]] - F_dft[pair[0]]) / area * MJ, "DATA (make-data, this k-mesh)"
+            else:
+                runs = [r for r in summary["runs"] if r["layers"] == layers and r["kpoints"][0] == 18]
+                if runs:
+                    dft, source = runs[0]["gamma_mJ_per_m2"], f"stacking_fault_dft/summary.json k {runs[0]['kpoints']}"
+            model = (F_model[pair[1]] - F_model[pair[0]]) / area * MJ
+            gammas[layers] = {"model_mJ_per_m2": model, "dft_mJ_per_m2": dft, "dft_source": source,
+                              "relative_error": None if dft is None else (model - dft) / dft,
+                              "trained_on": CELLS.get(pair[1], (0,) * 6)[5] == "train"}
+            print(f"{layers:2d} layers: gamma model {model:7.1f}  DFT {dft if dft is None else round(dft, 1)} mJ/m^2"
+                  f"  ({source})", flush=True)
+    g8, g16 = gammas[8]["model_mJ_per_m2"], gammas[16]["model_mJ_per_m2"]
+    out = {"model": args.model, "snapshots": rows, "gamma": gammas,
+           "gamma_8_vs_16_relative": (g16 - g8) / g8}
+    print(f"model gamma 16 vs 8 layers: {100 * (g16 - g8) / g8:+.1f} %")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
