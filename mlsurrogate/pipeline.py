@@ -39,6 +39,7 @@ class PredictOptions:
     descriptors: str = "native"         # "native", "native-exclude-coincident" or "lammps" (the reference)
     energy: object = None               # energy.stage.EnergySettings: add the total free energy; None = skip
     memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
+    forces: bool = False                # also -dF/dR (forces/, float64 second sweep); needs energy, density, native
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Prediction:
     recomputed: bool = False
     energy: dict = field(default_factory=dict)   # results.json energy keys (eV), empty without the energy stage
     plan: object = None                          # cost.RunPlan: what the run was predicted to cost
+    forces: np.ndarray = None                    # (natoms, 3) eV/Å, input atom order (options.forces)
 
 
 def default_grid(cell, spacing):
@@ -202,6 +204,9 @@ def predict(comm, atoms, model, options=PredictOptions(), control=None):
             log.warning("%d atom(s) sit within 1e-10 Å of a grid point: the %s descriptors drop them from those "
                         "points (LAMMPS' self-exclusion), so the result jumps under 1e-10 Å of rounding; the "
                         "default native backend uses the continuous limit", on_points, options.descriptors)
+    if options.forces:  # forces hook (issue 15): mlsurrogate/forces/
+        from .forces.stage import check_force_options
+        check_force_options(options)
     energy_plan = None
     if options.energy is not None:
         from .energy.stage import plan_energy
@@ -251,6 +256,11 @@ def predict(comm, atoms, model, options=PredictOptions(), control=None):
         energy = prediction_energy(comm, energy_plan, grid, decomp, density, obs.band_energy_ev,
                                    obs.entropy_contribution_ev, len(atoms))
         timer.add("energy", t0)
+    forces = None
+    if options.forces:  # forces hook (issue 15): the second sweep, mlsurrogate/forces/stage.py
+        from .forces.stage import predict_forces
+        forces, _ = predict_forces(comm, atoms, model, energy_plan, grid, decomp, plan, density, dos,
+                                   obs.fermi_energy_ev, temperature_k, options.batch_size, timer.t)
     timer.t["total"] = time.perf_counter() - t_start
     return Prediction(
         natoms=len(atoms), grid=grid, ranks=comm.size, proc_grid=decomp.proc_grid, n_passes=plan.n_passes,
@@ -261,4 +271,4 @@ def predict(comm, atoms, model, options=PredictOptions(), control=None):
         timings_s=dict(timer.t),
         density_window=(acc.window.i_lo, acc.window.i_hi) if acc is not None else None,
         accumulator_bytes_per_point=acc.bytes_per_point if acc is not None else 0, recomputed=recomputed,
-        energy=energy, plan=run_plan)
+        energy=energy, plan=run_plan, forces=forces)
