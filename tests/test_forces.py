@@ -109,3 +109,19 @@ def test_rattled_supercell_forces_on_1_and_2_ranks(tmp_path, comm, be2):
     for atom, axis in ((5, 2), (11, 0)):
         _assert_derivative(one[atom, axis],
                            _one_sided_differences(comm, ase.io.read(path), model, grid, ecut, atom, axis), (atom, axis))
+
+
+def test_relax_along_one_axis_writes_trajectory(tmp_path, be2):
+    """`relax --axis z` (2 ranks): the trajectory holds every step, atoms move only along z, the energy of the
+    last step is below the first, and results.json reports the final forces."""
+    run_cli(["relax", "--model", BE2_MLSM, "--structure", BE2 / "Be_snapshot1.out", "--out", tmp_path / "r",
+             "--grid", *GRID_BE2, "--ecutrho", ECUT_BE2, "--pseudo-dir", BE2, "--axis", "z", "--steps", 2,
+             "--fmax", 1e-4], nprocs=2)
+    frames = ase.io.read(tmp_path / "r" / "relax.traj", index=":")
+    res = read_results(tmp_path / "r")
+    assert len(frames) == res["steps"] + 1 == 3 and not res["converged"]
+    start = ase.io.read(BE2 / "Be_snapshot1.out")
+    for frame in frames:
+        assert np.allclose(frame.positions[:, :2], start.positions[:, :2], atol=1e-12)
+    assert frames[-1].get_potential_energy() < frames[0].get_potential_energy()
+    assert np.allclose(res["forces_eV_per_A"], frames[-1].get_forces())
