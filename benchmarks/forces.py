@@ -30,7 +30,7 @@ def main():
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     model = load_model(comm, args.model)
-    atoms = ase.io.read(BE2 / "Be_snapshot1.out") * (args.repeat,) * 3
+    atoms = ase.io.read(BE2 / "Be_snapshot1.out") * ((args.repeat,) * 3)
     grid = default_grid(atoms.cell.array, model.grid_spacing_A)
     energy = EnergySettings(pseudo_dir=str(BE2), ecutrho_ry=160.0)
     times = {}
