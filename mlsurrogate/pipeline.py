@@ -47,6 +47,7 @@ class PredictOptions:
     descriptors: str = "native"         # "native", "native-exclude-coincident" or "lammps" (the reference)
     energy: object = None               # energy.stage.EnergySettings: add the total free energy; None = skip
     memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
+    forces: bool = False                # also -dF/dR (forces/, float64 second sweep); needs energy, density, native
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Prediction:
     transferability: dict = field(default_factory=dict)
     peak_rss_bytes_max_rank: int = 0
     structure: str = None                        # where the structure was read from (the CLI sets it)
+    forces: np.ndarray = None                    # (natoms, 3) eV/Å, input atom order (options.forces), or None
 
     @property
     def free_energy_ev(self):
@@ -148,6 +150,8 @@ class Prediction:
         }
         d.update(self.energy)
         d.update(self.transferability)
+        if self.forces is not None:
+            d["forces_eV_per_A"] = np.asarray(self.forces).tolist()
         return d
 
 
@@ -198,6 +202,9 @@ class Pipeline:
         check_structure(comm, atoms, model.species)
         decomp = GridDecomposition.create(comm, grid, cell, model.descriptors.max_cutoff(model.species))
         self._warn_atoms_on_grid_points(atoms, grid)
+        if options.forces:
+            from .forces.stage import check_force_options
+            check_force_options(options)
         energy = None
         if options.energy is not None:
             from .energy.stage import plan_energy
@@ -238,6 +245,7 @@ class Pipeline:
         with timer.stage("postprocess"):
             density = acc.density(obs.fermi_energy_ev).reshape(run.decomp.local_shape) if acc is not None else None
         energy = self.energy_stage(run, density, obs, timer)
+        forces = self.forces_stage(run, density, dos, obs, timer)
         timer.seconds["total"] = time.perf_counter() - run.started
         atoms = run.atoms
         return Prediction(
@@ -252,7 +260,8 @@ class Pipeline:
             energy=energy, plan=run.cost, species=species_of(atoms),
             cell_A=atoms.cell.array.copy(), model_info=self.model_info(), precision=self.options.dtype,
             device=self.options.device,
-            transferability=run.transferability, peak_rss_bytes_max_rank=max_over_ranks(self.comm, peak_rss_bytes()))
+            transferability=run.transferability, peak_rss_bytes_max_rank=max_over_ranks(self.comm, peak_rss_bytes()),
+            forces=forces)
 
     def electronic_stage(self, run, timer, control=None):
         """Descriptors -> network -> DOS observables and the density accumulator.
@@ -293,6 +302,18 @@ class Pipeline:
         with timer.stage("energy"):
             return prediction_energy(self.comm, run.energy, run.grid, run.decomp, density, obs.band_energy_ev,
                                      obs.entropy_contribution_ev, len(run.atoms))
+
+    def forces_stage(self, run, density, dos, obs: DosObservables, timer):
+        """Forces (natoms, 3) eV/Å, input atom order, identical on every rank: -dF/dR through the descriptors,
+        network, Fermi level, density terms, core charge and Ewald (forces/stage.py, a second float64 sweep);
+        None unless ``options.forces``."""
+        if not self.options.forces:
+            return None
+        from .forces.stage import predict_forces
+        forces, _ = predict_forces(self.comm, run.atoms, self.model, run.energy, run.grid, run.decomp, run.passes,
+                                   density, dos, obs.fermi_energy_ev, run.temperature_k, self.options.batch_size,
+                                   timer.seconds)
+        return forces
 
     # -- helpers --------------------------------------------------------------------------------------------
     def model_info(self):

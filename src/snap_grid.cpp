@@ -175,7 +175,14 @@ class SnapGrid {
   py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
                     double rcutfac, darray points_in, int nthreads, bool single, long long bin_atoms) const;
 
+  py::array_t<double> adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
+                              double rcutfac, darray points_in, darray beta_in, int nthreads, long long bin_atoms) const;
+
  private:
+  void u_du_full(double rx, double ry, double rz, double rcut, std::vector<double>& ur, std::vector<double>& ui,
+                 std::vector<double>& dur, std::vector<double>& dui) const;
+  void z_reverse(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+                 double* gi) const;
   struct Job;
   template <typename T>
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
@@ -505,37 +512,9 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
   *nneigh_total += nneigh;
 }
 
-py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
-                            darray weights_in, double rcutfac, darray points_in, int nthreads,
-                            bool single, long long bin_atoms) const {
-  if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
-    throw std::invalid_argument("cell must be (3, 3)");
-  if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
-  if (points_in.ndim() != 2 || points_in.shape(1) != 3) throw std::invalid_argument("points must be (m, 3)");
-  const int natoms = int(frac_in.shape(0));
-  if (types_in.ndim() != 1 || types_in.shape(0) != natoms) throw std::invalid_argument("types must be (n,)");
-  const int ntypes = int(radii_in.size());
-  if (weights_in.size() != ntypes) throw std::invalid_argument("radii and weights differ in length");
-  const double* h = cell_in.data();
-  const double* fr = frac_in.data();
-  const int* ty = types_in.data();
-  std::vector<double> rcut(ntypes), rcutsq(ntypes), wj(weights_in.data(), weights_in.data() + ntypes);
-  double rcmax = 0.0;
-  for (int t = 0; t < ntypes; ++t) {
-    rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
-    rcutsq[t] = rcut[t] * rcut[t];
-    rcmax = std::max(rcmax, rcut[t]);
-  }
-  for (int i = 0; i < natoms; ++i)
-    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
-  if (!(rcmax > 0.0) || !std::isfinite(rcmax)) throw std::invalid_argument("the cutoff must be positive and finite");
-  const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
-                     h[2] * (h[3] * h[7] - h[4] * h[6]);
-  if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
-
-  // ---- cell list over fractional space: bins at least rcmax/2 wide (perpendicular widths)
-  auto t0 = std::chrono::steady_clock::now();
-  CellList cl;
+// The cell list of the atoms (fractional fr, types ty) for the query points pts (see CellList).
+static void build_cell_list(const double* h, const double* fr, const int* ty, int natoms, double rcmax,
+                            const double* pts, int npts, long long bin_atoms, double vol, CellList& cl) {
   for (int a = 0; a < 3; ++a) {
     const double* u = h + 3 * ((a + 1) % 3);
     const double* v = h + 3 * ((a + 2) % 3);
@@ -553,8 +532,6 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
       if (cl.nb[b] > cl.nb[a]) a = b;
     cl.nb[a] = std::max(1, cl.nb[a] / 2);
   }
-  const int npts = int(points_in.shape(0));
-  const double* pts = points_in.data();
   // the window of unwrapped bins the points reach (same expressions as the per-point search in run())
   for (int a = 0; a < 3 && npts > 0; ++a) {
     double fmin = pts[a], fmax = pts[a];
@@ -636,6 +613,42 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
       }
     }
   }
+}
+
+py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
+                            darray weights_in, double rcutfac, darray points_in, int nthreads,
+                            bool single, long long bin_atoms) const {
+  if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
+    throw std::invalid_argument("cell must be (3, 3)");
+  if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
+  if (points_in.ndim() != 2 || points_in.shape(1) != 3) throw std::invalid_argument("points must be (m, 3)");
+  const int natoms = int(frac_in.shape(0));
+  if (types_in.ndim() != 1 || types_in.shape(0) != natoms) throw std::invalid_argument("types must be (n,)");
+  const int ntypes = int(radii_in.size());
+  if (weights_in.size() != ntypes) throw std::invalid_argument("radii and weights differ in length");
+  const double* h = cell_in.data();
+  const double* fr = frac_in.data();
+  const int* ty = types_in.data();
+  std::vector<double> rcut(ntypes), rcutsq(ntypes), wj(weights_in.data(), weights_in.data() + ntypes);
+  double rcmax = 0.0;
+  for (int t = 0; t < ntypes; ++t) {
+    rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
+    rcutsq[t] = rcut[t] * rcut[t];
+    rcmax = std::max(rcmax, rcut[t]);
+  }
+  for (int i = 0; i < natoms; ++i)
+    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
+  if (!(rcmax > 0.0) || !std::isfinite(rcmax)) throw std::invalid_argument("the cutoff must be positive and finite");
+  const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
+                     h[2] * (h[3] * h[7] - h[4] * h[6]);
+  if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
+
+  // ---- cell list over fractional space: bins at least rcmax/2 wide (perpendicular widths)
+  auto t0 = std::chrono::steady_clock::now();
+  const int npts = int(points_in.shape(0));
+  const double* pts = points_in.data();
+  CellList cl;
+  build_cell_list(h, fr, ty, natoms, rcmax, pts, npts, bin_atoms, vol, cl);
   const double t_build = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const int K = ncoeff();
@@ -660,6 +673,301 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   return py::make_tuple(out, timings);
 }
 
+
+// ---- Adjoint (forces). Plain float64, one grid point at a time; the energy path above is untouched.
+// For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
+
+// U_j(r) of one neighbour on all rows (Cayley-Klein recursion for rows mb <= j/2, the rest by the
+// symmetry u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma])) and its gradient d/dr (3 per element,
+// [idxu][3]); LAMMPS SNA::compute_duarray's derivatives of a and b.
+void SnapGrid::u_du_full(double x, double y, double z, double rcut, std::vector<double>& ur,
+                         std::vector<double>& ui, std::vector<double>& dur, std::vector<double>& dui) const {
+  const double rsq = x * x + y * y + z * z, r = std::sqrt(rsq);
+  const double rscale0 = rfac0_ * M_PI / (rcut - rmin0_);
+  const double theta0 = (r - rmin0_) * rscale0;
+  double z0, dz0dr;
+  if (theta0 != 0.0) {
+    z0 = r / std::tan(theta0);
+    dz0dr = r > 0.0 ? z0 / r - (r * rscale0) * (rsq + z0 * z0) / rsq : 0.0;
+  } else {
+    z0 = 1.0 / rscale0;
+    dz0dr = 0.0;
+  }
+  const double r0inv = 1.0 / std::sqrt(rsq + z0 * z0);
+  const double a_r = r0inv * z0, a_i = -r0inv * z, b_r = r0inv * y, b_i = -r0inv * x;
+  double da_r[3], da_i[3], db_r[3], db_i[3];
+  const double dr0invdr = -r0inv * r0inv * r0inv * (r + z0 * dz0dr);
+  const double uvec[3] = {r > 0 ? x / r : 0.0, r > 0 ? y / r : 0.0, r > 0 ? z / r : 0.0};
+  for (int k = 0; k < 3; ++k) {
+    const double dr0inv = dr0invdr * uvec[k], dz0 = dz0dr * uvec[k];
+    da_r[k] = dz0 * r0inv + z0 * dr0inv;
+    da_i[k] = -z * dr0inv;
+    db_r[k] = y * dr0inv;
+    db_i[k] = -x * dr0inv;
+  }
+  da_i[2] += -r0inv;
+  db_r[1] += r0inv;
+  db_i[0] += -r0inv;
+  const int jdim1 = tj_ + 2;
+  ur[0] = 1.0; ui[0] = 0.0;
+  for (int k = 0; k < 3; ++k) { dur[k] = 0.0; dui[k] = 0.0; }
+  for (int j = 1; j <= tj_; ++j) {
+    const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
+    for (int mb = 0; 2 * mb <= j; ++mb) {
+      for (int ma = 0; ma <= j; ++ma) {
+        const int e = jb + mb * (j + 1) + ma;
+        double vr = 0, vi = 0, dvr[3] = {0, 0, 0}, dvi[3] = {0, 0, 0};
+        if (ma < j) {  // + rootpq(j-ma, j-mb) conj(a) u_{j-1}[mb][ma]
+          const double c = rootpq_[(j - ma) * jdim1 + (j - mb)];
+          const int q = jp + mb * j + ma;
+          const double xr = ur[q], xi = ui[q];
+          vr += c * (a_r * xr + a_i * xi);
+          vi += c * (a_r * xi - a_i * xr);
+          for (int k = 0; k < 3; ++k) {
+            const double dxr = dur[3 * q + k], dxi = dui[3 * q + k];
+            dvr[k] += c * (da_r[k] * xr + da_i[k] * xi + a_r * dxr + a_i * dxi);
+            dvi[k] += c * (da_r[k] * xi - da_i[k] * xr + a_r * dxi - a_i * dxr);
+          }
+        }
+        if (ma > 0) {  // - rootpq(ma, j-mb) conj(b) u_{j-1}[mb][ma-1]
+          const double c = rootpq_[ma * jdim1 + (j - mb)];
+          const int q = jp + mb * j + ma - 1;
+          const double xr = ur[q], xi = ui[q];
+          vr -= c * (b_r * xr + b_i * xi);
+          vi -= c * (b_r * xi - b_i * xr);
+          for (int k = 0; k < 3; ++k) {
+            const double dxr = dur[3 * q + k], dxi = dui[3 * q + k];
+            dvr[k] -= c * (db_r[k] * xr + db_i[k] * xi + b_r * dxr + b_i * dxi);
+            dvi[k] -= c * (db_r[k] * xi - db_i[k] * xr + b_r * dxi - b_i * dxr);
+          }
+        }
+        ur[e] = vr; ui[e] = vi;
+        for (int k = 0; k < 3; ++k) { dur[3 * e + k] = dvr[k]; dui[3 * e + k] = dvi[k]; }
+      }
+    }
+    for (int mb = j / 2 + 1; mb <= j; ++mb)
+      for (int ma = 0; ma <= j; ++ma) {
+        const int e = jb + mb * (j + 1) + ma, s = jb + (j - mb) * (j + 1) + (j - ma);
+        const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+        ur[e] = sg * ur[s]; ui[e] = -sg * ui[s];
+        for (int k = 0; k < 3; ++k) { dur[3 * e + k] = sg * dur[3 * s + k]; dui[3 * e + k] = -sg * dui[3 * s + k]; }
+      }
+  }
+}
+
+// Reverse mode of zb_batch for one point: g[c][jju] += d(sum_k beta[c][k] B_k)/d(Re, Im U_jju), U on all rows.
+void SnapGrid::z_reverse(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+                         double* gi) const {
+  const int iu = idxu_max_;
+  std::vector<double> gzr(nchan), gzi(nchan), zr(1), zi(1);
+  for (size_t it = 0; it < triples_.size(); ++it) {
+    const Triple& t = triples_[it];
+    const int j2 = t.j2;
+    bool any = false;
+    for (int c = 0; c < nchan; ++c) any = any || beta[c * K + it] != 0.0;
+    if (!any) continue;
+    for (int iz = t.zbegin; iz < t.zend; ++iz) {
+      const ZTerm& z = zterms_[iz];
+      const double* cgb = cg_.data() + z.cg;
+      // forward Z
+      double zre = 0, zim = 0;
+      {
+        int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
+        for (int ib = 0; ib < z.nb; ++ib) {
+          double sr = 0, si = 0;
+          int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
+          for (int ia = 0; ia < z.na; ++ia) {
+            const double cc = cgb[icga];
+            const double u1r = utr[jju1 + ma1], u1i = uti[jju1 + ma1], u2r = utr[jju2 + ma2], u2i = uti[jju2 + ma2];
+            sr += cc * (u1r * u2r - u1i * u2i);
+            si += cc * (u1r * u2i + u1i * u2r);
+            ++ma1; --ma2; icga += j2;
+          }
+          zre += cgb[icgb] * sr;
+          zim += cgb[icgb] * si;
+          jju1 += t.j1 + 1; jju2 -= j2 + 1; icgb += j2;
+        }
+      }
+      // B_it = 2 sum wb (ur zr + ui zi): gradients into U[jju] and into Z
+      for (int c = 0; c < nchan; ++c) {
+        const double f = 2.0 * z.wb * beta[c * K + it];
+        gr[c * iu + z.jju] += f * zre;
+        gi[c * iu + z.jju] += f * zim;
+        gzr[c] = f * utr[z.jju];
+        gzi[c] = f * uti[z.jju];
+      }
+      int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
+      for (int ib = 0; ib < z.nb; ++ib) {
+        int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
+        const double cb = cgb[icgb];
+        for (int ia = 0; ia < z.na; ++ia) {
+          const double cc = cb * cgb[icga];
+          const int e1 = jju1 + ma1, e2 = jju2 + ma2;
+          const double u1r = utr[e1], u1i = uti[e1], u2r = utr[e2], u2i = uti[e2];
+          for (int c = 0; c < nchan; ++c) {
+            const double a = cc * gzr[c], b = cc * gzi[c];
+            gr[c * iu + e1] += a * u2r + b * u2i;
+            gi[c * iu + e1] += -a * u2i + b * u2r;
+            gr[c * iu + e2] += a * u1r + b * u1i;
+            gi[c * iu + e2] += -a * u1i + b * u1r;
+          }
+          ++ma1; --ma2; icga += j2;
+        }
+        jju1 += t.j1 + 1; jju2 -= j2 + 1; icgb += j2;
+      }
+    }
+  }
+}
+
+py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
+                                      darray weights_in, double rcutfac, darray points_in, darray beta_in,
+                                      int nthreads, long long bin_atoms) const {
+  if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
+    throw std::invalid_argument("cell must be (3, 3)");
+  if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
+  if (points_in.ndim() != 2 || points_in.shape(1) != 3) throw std::invalid_argument("points must be (m, 3)");
+  const int natoms = int(frac_in.shape(0));
+  const int npts = int(points_in.shape(0));
+  const int K = ncoeff();
+  if (beta_in.ndim() != 3 || beta_in.shape(0) != npts || beta_in.shape(2) != K)
+    throw std::invalid_argument("beta must be (m, channels, ncoeff)");
+  const int nchan = int(beta_in.shape(1));
+  if (types_in.ndim() != 1 || types_in.shape(0) != natoms) throw std::invalid_argument("types must be (n,)");
+  const int ntypes = int(radii_in.size());
+  if (weights_in.size() != ntypes) throw std::invalid_argument("radii and weights differ in length");
+  const double* h = cell_in.data();
+  const int* ty = types_in.data();
+  std::vector<double> rcut(ntypes), rcutsq(ntypes), wj(weights_in.data(), weights_in.data() + ntypes);
+  double rcmax = 0.0;
+  for (int t = 0; t < ntypes; ++t) {
+    rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
+    rcutsq[t] = rcut[t] * rcut[t];
+    rcmax = std::max(rcmax, rcut[t]);
+  }
+  for (int i = 0; i < natoms; ++i)
+    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
+  if (!(rcmax > 0.0) || !std::isfinite(rcmax)) throw std::invalid_argument("the cutoff must be positive and finite");
+  const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
+                     h[2] * (h[3] * h[7] - h[4] * h[6]);
+  if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
+  const double* pts = points_in.data();
+  CellList cl;
+  build_cell_list(h, frac_in.data(), ty, natoms, rcmax, pts, npts, bin_atoms, vol, cl);
+  const double* beta = beta_in.data();
+  py::array_t<double> out({nchan, natoms, 3});
+  double* outp = out.mutable_data();
+  std::fill(outp, outp + (size_t)nchan * natoms * 3, 0.0);
+  const int iu = idxu_max_;
+  {
+    py::gil_scoped_release release;
+#ifdef _OPENMP
+    const int nth = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel num_threads(nth)
+#endif
+    {
+      std::vector<double> force((size_t)nchan * natoms * 3, 0.0);
+      std::vector<double> utr(iu), uti(iu), gr(nchan * iu), gi(nchan * iu);
+      std::vector<double> ur(iu), ui(iu), dur(3 * iu), dui(3 * iu), cache_u, cache_du;
+      std::vector<double> nx, ny, nz, nrc, ns, nds;
+      std::vector<int> nk;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 16)
+#endif
+      for (int p = 0; p < npts; ++p) {
+        const double* f = pts + 3 * p;
+        double xp[3];
+        for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
+        nx.clear(); ny.clear(); nz.clear(); nrc.clear(); ns.clear(); nds.clear(); nk.clear();
+        int lo[3], hi[3];
+        for (int a = 0; a < 3; ++a) {
+          const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
+          lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
+          hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
+        }
+        for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
+          const int w0 = floordiv(b0, cl.nb[0]);
+          for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
+            const int w1 = floordiv(b1, cl.nb[1]);
+            for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
+              const int w2 = floordiv(b2, cl.nb[2]);
+              const int bin = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] + (b2 - cl.blo[2]);
+              for (int e = cl.start[bin]; e < cl.start[bin + 1]; ++e) {
+                const int k = cl.entry[e];
+                const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1),
+                             g2 = image(cl.f[3 * k + 2], w2);
+                const double dx = xp[0] - (g0 * h[0] + g1 * h[3] + g2 * h[6]);
+                const double dy = xp[1] - (g0 * h[1] + g1 * h[4] + g2 * h[7]);
+                const double dz = xp[2] - (g0 * h[2] + g1 * h[5] + g2 * h[8]);
+                const double rsq = dx * dx + dy * dy + dz * dz;
+                const int t = cl.type[k];
+                if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
+                  const double r = std::sqrt(rsq);
+                  double sfac = 1.0, dsfac = 0.0;
+                  if (switch_ && r > rmin0_) {
+                    const double c = M_PI / (rcut[t] - rmin0_);
+                    sfac = 0.5 * (std::cos((r - rmin0_) * c) + 1.0);
+                    dsfac = -0.5 * std::sin((r - rmin0_) * c) * c;
+                  }
+                  nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
+                  ns.push_back(sfac * wj[t]); nds.push_back(dsfac * wj[t]); nk.push_back(k);
+                }
+              }
+            }
+          }
+        }
+        const int nn = int(nx.size());
+        // U totals on all rows: self term + sum of s * u
+        std::fill(utr.begin(), utr.end(), 0.0);
+        std::fill(uti.begin(), uti.end(), 0.0);
+        for (int j = 0; j <= tj_; ++j)
+          for (int ma = 0; ma <= j; ++ma) utr[idxu_block_[j] + ma * (j + 1) + ma] = 1.0;
+        if (cache_u.size() < (size_t)nn * 2 * iu) { cache_u.resize((size_t)nn * 2 * iu); cache_du.resize((size_t)nn * 6 * iu); }
+        for (int n = 0; n < nn; ++n) {
+          u_du_full(nx[n], ny[n], nz[n], nrc[n], ur, ui, dur, dui);
+          for (int e = 0; e < iu; ++e) { utr[e] += ns[n] * ur[e]; uti[e] += ns[n] * ui[e]; }
+          std::copy(ur.begin(), ur.end(), cache_u.begin() + (size_t)n * 2 * iu);
+          std::copy(ui.begin(), ui.end(), cache_u.begin() + (size_t)n * 2 * iu + iu);
+          std::copy(dur.begin(), dur.end(), cache_du.begin() + (size_t)n * 6 * iu);
+          std::copy(dui.begin(), dui.end(), cache_du.begin() + (size_t)n * 6 * iu + 3 * iu);
+        }
+        std::fill(gr.begin(), gr.end(), 0.0);
+        std::fill(gi.begin(), gi.end(), 0.0);
+        z_reverse(utr.data(), uti.data(), beta + (size_t)p * nchan * K, nchan, K, gr.data(), gi.data());
+        for (int n = 0; n < nn; ++n) {
+          const double* cur = cache_u.data() + (size_t)n * 2 * iu;
+          const double* cui = cur + iu;
+          const double* cdur = cache_du.data() + (size_t)n * 6 * iu;
+          const double* cdui = cdur + 3 * iu;
+          const double r = std::sqrt(nx[n] * nx[n] + ny[n] * ny[n] + nz[n] * nz[n]);
+          const double rv[3] = {nx[n], ny[n], nz[n]};
+          for (int c = 0; c < nchan; ++c) {
+            const double* g_r = gr.data() + c * iu;
+            const double* g_i = gi.data() + c * iu;
+            double gu = 0.0, gd[3] = {0, 0, 0};
+            for (int e = 0; e < iu; ++e) {
+              gu += g_r[e] * cur[e] + g_i[e] * cui[e];
+              gd[0] += g_r[e] * cdur[3 * e] + g_i[e] * cdui[3 * e];
+              gd[1] += g_r[e] * cdur[3 * e + 1] + g_i[e] * cdui[3 * e + 1];
+              gd[2] += g_r[e] * cdur[3 * e + 2] + g_i[e] * cdui[3 * e + 2];
+            }
+            // dF/dr = ds/dr (r/|r|) (G.u) + s (G.du); r = point - atom, so dF/dx_atom = -dF/dr
+            double* fa = force.data() + ((size_t)c * natoms + nk[n]) * 3;
+            for (int k = 0; k < 3; ++k) {
+              const double radial = r > 0.0 ? nds[n] * rv[k] / r * gu : 0.0;
+              fa[k] -= radial + ns[n] * gd[k];
+            }
+          }
+        }
+      }
+#ifdef _OPENMP
+#pragma omp critical
+#endif
+      for (size_t i = 0; i < force.size(); ++i) outp[i] += force[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 #ifndef SNAPGRID_MODULE
@@ -678,7 +986,12 @@ PYBIND11_MODULE(SNAPGRID_MODULE, m) {
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
            py::arg("single") = false, py::arg("bin_atoms") = -1,
            "Descriptors (m, K) of fractional points (m, 3), returned as float64; arithmetic in float64, or "
-           "float32 with single=True. Returns (array, timings dict).");
+           "float32 with single=True. Returns (array, timings dict).")
+      .def("adjoint", &SnapGrid::adjoint, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
+           py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("beta"),
+           py::arg("nthreads") = 0, py::arg("bin_atoms") = -1,
+           "Gradient (C, n, 3) of sum_p sum_k beta[p, c, k] B_k(p) with respect to the Cartesian position "
+           "of every atom passed (Å^-1 times beta's unit); beta (m, C, K) float64, arithmetic float64.");
 #ifdef _OPENMP
   m.attr("openmp") = true;
 #else

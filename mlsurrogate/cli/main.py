@@ -18,7 +18,7 @@ COMMANDS = [("predict", "mlsurrogate.cli.predict"), ("plan", "mlsurrogate.cli.pl
             ("train", "mlsurrogate.cli.train"), ("score-model", "mlsurrogate.cli.score_model"),
             ("scaling", "mlsurrogate.cli.scaling"),
             ("build", "mlsurrogate.cli.build"), ("study", "mlsurrogate.cli.study"),
-            ("rdf", "mlsurrogate.cli.rdf")]
+            ("rdf", "mlsurrogate.cli.rdf"), ("relax", "mlsurrogate.cli.relax")]
 
 
 def _parser():

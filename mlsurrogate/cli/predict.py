@@ -46,6 +46,9 @@ def add_arguments(p, out_required=True):
                         "native-exclude-coincident (LAMMPS' exclusion of such atoms, for parity tests) or LAMMPS "
                         "compute sna/grid (the reference; drops atoms within 1e-10 Å of a grid point)")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
+    p.add_argument("--forces", action="store_true", help="also the atomic forces -dF/dR (eV/Å), the exact "
+                   "derivative of the surrogate's free energy (a second, float64 sweep): DIR/forces.npy and "
+                   "results.json forces_eV_per_A")
     p.add_argument("--no-energy", action="store_true",
                    help="skip the total energy (Hartree, XC, Ewald need the model's UPF pseudopotentials)")
     p.add_argument("--memory-per-rank", type=float, metavar="GIB",
@@ -90,7 +93,8 @@ def predict_options(args):
     return PredictOptions(grid=tuple(args.grid) if args.grid else None, temperature_k=args.temperature,
                           max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
                           dtype=args.precision, device=args.device, window_halfwidth_ev=args.density_window,
-                          descriptors=args.descriptors, energy=energy, memory_per_rank_bytes=memory)
+                          descriptors=args.descriptors, energy=energy, memory_per_rank_bytes=memory,
+                          forces=bool(getattr(args, "forces", False)))
 
 
 def check_arguments(args):
@@ -132,7 +136,8 @@ def _run_params(comm, args, atoms):
     return {"structure_sha256": h.hexdigest(), "model_sha256": on_root(comm, file_sha256, args.model),
             "grid": args.grid, "temperature_K": args.temperature, "precision": args.precision, "device": args.device,
             "batch_size": args.batch_size, "max_points_per_pass": args.max_points_per_pass,
-            "density_window_eV": args.density_window, "descriptors": args.descriptors}
+            "density_window_eV": args.density_window, "descriptors": args.descriptors,
+            "forces": bool(getattr(args, "forces", False))}
 
 
 def run(args, comm):
@@ -151,7 +156,8 @@ def run(args, comm):
     check_arguments(args)
     stop_after = _stop_after_passes()
     density_file = f"density.{args.density_format}"
-    names = ["results.json", "dos.png", "density.h5", "density.cube"]  # the whole result set: --overwrite removes it
+    # the whole result set: --overwrite removes all of it
+    names = ["results.json", "dos.png", "density.h5", "density.cube", "forces.npy"]
     with sigterm_flag() as stop, OutputDir(comm, args.out, args.overwrite, names) as out:
         model = load_model(comm, args.model)
         atoms = read_structure(comm, args.structure, args.format)
@@ -179,6 +185,10 @@ def run(args, comm):
                 plot_dos(out.temp("dos.png"), pred.dos_energies_ev, pred.dos_per_ev,
                          pred.fermi_energy_ev, f"{res['natoms']} atoms, {res['temperature_K']:.1f} K")
                 out.rename_local("dos.png")
+            if pred.forces is not None:
+                with open(out.temp("forces.npy"), "wb") as f:
+                    np.save(f, pred.forces)
+                out.rename_local("forces.npy")
             write_json_atomic(out.file("results.json"), res)
             return True
         on_root(comm, finish)

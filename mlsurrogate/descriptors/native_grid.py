@@ -138,6 +138,9 @@ class NativeGrid:
             raise InputError("the cell is degenerate (zero volume)")
         near = atoms_near_block(cell, scaled_positions, decomp, params.max_cutoff(species))
         self._cell, self._frac = lammps_geometry(cell, np.asarray(scaled_positions)[near])
+        self._near = near
+        # Cartesian frame of the kernel: x_kernel = x @ self._to_kernel (LAMMPS' rotation of the cell)
+        self._to_kernel = np.linalg.solve(cell, self._cell)
         self._types = np.ascontiguousarray(np.asarray(type_ids)[near] - 1, dtype=np.int32)
         self.natoms_total, self.natoms_local = len(scaled_positions), len(near)
         self._radii = np.array([params.radius(s) for s in species], dtype=np.float64)
@@ -158,6 +161,20 @@ class NativeGrid:
         self.points += len(frac)
         self.neighbours += int(timings["neighbours_total"])
         return desc
+
+    def adjoint_points(self, indices, beta):
+        """Gradient (C, n_atoms_total, 3), 1/Å times beta's unit, of sum_p sum_k beta[p, c, k] B_k(point p) with
+        respect to the Cartesian atom positions (the input's frame). indices (m, 3) global grid indices,
+        beta (m, C, K) float64. Float64 arithmetic whatever the precision. Local; only the atoms near this
+        rank's block are nonzero."""
+        frac = np.asarray(indices, dtype=np.float64) * (1.0 / np.array(self._decomp.global_shape, dtype=np.float64))
+        beta = np.ascontiguousarray(beta, dtype=np.float64)
+        near = self._kernel.adjoint(self._cell, self._frac, self._types, self._radii, self._weights,
+                                    float(self._params.rcutfac), np.ascontiguousarray(frac), beta, self.nthreads,
+                                    self.natoms_total)
+        out = np.zeros((beta.shape[1], self.natoms_total, 3))
+        out[:, self._near] = near @ self._to_kernel.T
+        return out
 
     def compute_pass(self, plan, offset):
         """Descriptors of this rank's points of one sub-lattice pass. Local (no communication).

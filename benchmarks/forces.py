@@ -1,0 +1,68 @@
+"""Cost of `predict --forces` against an energy-only run, per grid point, in one job.
+
+Both runs in float64 (the forces sweep is float64) on the same structure and grid: a Be2 snapshot
+repeated --repeat^3 times, models/be2.mlsm, grid = the model's spacing. Prints wall seconds per grid
+point of each run, their ratio (issue 15 aims at <= 3x), and the split of the forces run (potentials,
+second sweep). Also the native kernel alone: adjoint (2 channels) vs descriptors, per point.
+
+Run: [mpirun -n P] .venv/bin/python benchmarks/forces.py [--repeat 1]
+"""
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BE2 = ROOT.parent / "shared" / "testdata" / "Be2"
+
+
+def main():
+    import ase.io
+    from mpi4py import MPI
+    from mlsurrogate.energy.stage import EnergySettings
+    from mlsurrogate.model.load import load_model
+    from mlsurrogate.pipeline import PredictOptions, default_grid, predict
+    from mlsurrogate.descriptors.native_grid import native_module
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--model", default=str(ROOT / "models" / "be2.mlsm"))
+    args = ap.parse_args()
+    comm = MPI.COMM_WORLD
+    model = load_model(comm, args.model)
+    atoms = ase.io.read(BE2 / "Be_snapshot1.out") * ((args.repeat,) * 3)
+    grid = default_grid(atoms.cell.array, model.grid_spacing_A)
+    energy = EnergySettings(pseudo_dir=str(BE2), ecutrho_ry=160.0)
+    times = {}
+    for forces in (False, True):
+        comm.Barrier()
+        t = time.perf_counter()
+        pred = predict(comm, atoms, model, PredictOptions(grid=grid, dtype="float64", energy=energy, forces=forces))
+        comm.Barrier()
+        times[forces] = (time.perf_counter() - t, pred.timings_s)
+    npts = int(np.prod(grid))
+    if comm.rank == 0:
+        e, f = times[False][0], times[True][0]
+        print(f"{len(atoms)} atoms, grid {grid}, {comm.size} rank(s)")
+        print(f"energy only : {1e6 * e / npts:9.1f} us/point ({e:.2f} s)")
+        print(f"with forces : {1e6 * f / npts:9.1f} us/point ({f:.2f} s)   ratio {f / e:.2f}x (aim <= 3x)")
+        tf = times[True][1]
+        print(f"  forces potentials {tf.get('forces_potentials', 0):.2f} s, forces sweep {tf.get('forces_sweep', 0):.2f} s")
+        k = native_module().SnapGrid(model.descriptors.twojmax, model.descriptors.rfac0, model.descriptors.rmin0,
+                                     model.descriptors.switchflag, model.descriptors.bzeroflag)
+        rng = np.random.default_rng(0)
+        pts = rng.random((512, 3))
+        kargs = (atoms.cell.array, atoms.get_scaled_positions(), np.zeros(len(atoms), dtype=np.int32),
+                 np.array([model.descriptors.radius("Be")]), np.array([1.0]), model.descriptors.rcutfac, pts)
+        t = time.perf_counter()
+        k.compute(*kargs, 1)
+        tc = time.perf_counter() - t
+        t = time.perf_counter()
+        k.adjoint(*kargs, rng.standard_normal((len(pts), 2, k.ncoeff)), 1)
+        ta = time.perf_counter() - t
+        print(f"kernel, 1 thread: descriptors {1e6 * tc / len(pts):.0f} us/point, adjoint {1e6 * ta / len(pts):.0f} "
+              f"us/point ({ta / tc:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

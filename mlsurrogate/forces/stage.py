@@ -1,0 +1,105 @@
+"""Forces of a prediction: the second sweep over the grid and the position-only terms. Stage: forces.
+
+Collective over ``comm``. After ``predict``'s energy (pass 1) this recomputes, pass by pass, the descriptors
+(float64 native kernel), runs the network forward and backward (float64), and lets the kernel's adjoint
+turn dF/dB into dF/dR for the atoms near the rank's block. Memory per rank: one pass's descriptors, LDOS
+and network activations (as pass 1), plus U(r) (8 bytes per local grid point, the density's size) and
+O(N) per-atom arrays. The total is summed with Allreduce. Units: eV, Å; forces in eV/Å.
+"""
+import logging
+import time
+
+import numpy as np
+
+from ..descriptors.field import open_descriptors
+from ..energy.core_charge import core_density_g
+from ..energy.plane_waves import PlaneWaveGrid
+from ..energy.redistribute import redistribute
+from ..energy.terms import SIGMA_GRID_STEPS, _gaussians_g, ewald_layout
+from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM, RYDBERG_EV, kelvin_to_ev
+from .electronic import LdosGradient
+from .ewald_forces import ewald_gradient
+from .network import NetworkBackward
+from .potentials import core_charge_gradient, density_potential
+
+__all__ = ["check_force_options", "position_gradients", "descriptor_sweep", "predict_forces"]
+
+log = logging.getLogger("mlsurrogate")
+RY_PER_BOHR_TO_EV_PER_A = RYDBERG_EV / BOHR_ANGSTROM
+
+
+def check_force_options(options):
+    """InputError (raised on every rank alike) unless ``options`` (PredictOptions) allow forces. Local."""
+    from ..errors import InputError
+    if options.energy is None:
+        raise InputError("forces need the total energy: drop --no-energy")
+    if not options.keep_density:
+        raise InputError("forces need the density (the potentials of the energy terms)")
+    if options.descriptors != "native":
+        raise InputError("forces need the native descriptors (the adjoint is in the native kernel)")
+
+
+def position_gradients(comm, energy_plan, grid, decomp, density):
+    """(U (local points,) eV·Å³ = ∂E_rest/∂n per grid value on ``decomp``'s block in flat order,
+    {term: (n, 3) dE/dR in eV/Å} for the core charge and Ewald). density: this rank's block, 1/Å³. Collective."""
+    inputs = energy_plan.inputs
+    pw = PlaneWaveGrid(comm, grid, inputs.cell_bohr, energy_plan.ecutrho_ry)
+    dens_b = redistribute(comm, density * ANGSTROM3_PER_BOHR3, decomp.local_start, pw.real_start, pw.real_shape)
+    steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(pw.shape)
+    sigma = SIGMA_GRID_STEPS * float(steps.max())
+    core_species = sorted(s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.species)
+    core_g = core_density_g(pw, _gaussians_g(pw, inputs, core_species, sigma), inputs.pseudos, sigma)
+    v, phi = density_potential(pw, dens_b, core_g, inputs.functional)
+    del dens_b
+    dv_a = abs(np.linalg.det(inputs.cell_A)) / np.prod(grid)
+    u = redistribute(comm, v * (RYDBERG_EV * dv_a), pw.real_start, decomp.local_start, decomp.local_shape)
+    terms = {"core_charge": core_charge_gradient(pw, inputs, phi, sigma) * RY_PER_BOHR_TO_EV_PER_A}
+    own, e_sigma, e_shape = ewald_layout(inputs.cell_bohr, inputs.natoms, pw.shape)
+    terms["ewald"] = ewald_gradient(comm, inputs, e_sigma, e_shape) * RY_PER_BOHR_TO_EV_PER_A
+    return u.ravel(), terms
+
+
+def descriptor_sweep(comm, backend, network, decomp, plan, ldos_grad, u, batch_size=2048):
+    """dF/dR (n, 3) eV/Å through the LDOS (descriptors, network, Fermi level). Collective."""
+    from mpi4py import MPI
+    g_a = g_b = None
+    mu_sum = 0.0
+    for offset in plan.offsets:
+        idx, desc = backend.compute_pass(plan, offset)
+        flat = decomp.local_flat_index(*idx.T)
+        beta = np.empty((len(idx), 2, desc.shape[1]))
+        for s in range(0, len(idx), batch_size):
+            sl = slice(s, s + batch_size)
+            a, b = ldos_grad.parts(u[flat[sl]])
+            ldos, (beta[sl, 0], beta[sl, 1]) = network(desc[sl], lambda l: (a, np.broadcast_to(b, l.shape)))
+            mu_sum += ldos_grad.mu_sum(ldos, u[flat[sl]])
+        g = backend.adjoint_points(idx, beta)
+        g_a = g[0] if g_a is None else g_a + g[0]
+        g_b = g[1] if g_b is None else g_b + g[1]
+    if g_a is None:
+        g_a = g_b = np.zeros((backend.natoms_total, 3))
+    g_a, g_b = comm.allreduce(g_a, op=MPI.SUM), comm.allreduce(g_b, op=MPI.SUM)
+    lam = ldos_grad.lam(comm.allreduce(mu_sum, op=MPI.SUM))
+    return g_a + lam * g_b
+
+
+def predict_forces(comm, atoms, model, energy_plan, grid, decomp, plan, density, dos, mu, temperature_k,
+                   batch_size=2048, timings=None):
+    """Forces (n, 3) eV/Å on the atoms of ``atoms`` (input order) and {term: dE/dR}. Collective.
+
+    density : this rank's block of the predicted density (1/Å³); dos (n_e,) global, mu (eV) of pass 1.
+    """
+    t0 = time.perf_counter()
+    u, terms = position_gradients(comm, energy_plan, grid, decomp, density)
+    t1 = time.perf_counter()
+    dv = abs(np.linalg.det(atoms.cell.array)) / decomp.global_size
+    ldos_grad = LdosGradient.create(model.energy_grid.energies, dos, mu, kelvin_to_ev(temperature_k), dv)
+    network = NetworkBackward(model)
+    with open_descriptors(comm, "native", atoms, model.species, model.descriptors, decomp,
+                          precision="float64") as backend:
+        terms["ldos"] = descriptor_sweep(comm, backend, network, decomp, plan, ldos_grad, u, batch_size)
+    if timings is not None:
+        timings["forces_potentials"] = t1 - t0
+        timings["forces_sweep"] = time.perf_counter() - t1
+    gradient = sum(terms.values())
+    return -gradient, terms
