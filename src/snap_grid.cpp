@@ -370,6 +370,18 @@ inline double image(double f, int w) {
   return f;
 }
 
+// Grid point f (fractional) -> its Cartesian position xp (Å) and, per axis, the unwrapped bins lo..hi that
+// its cutoff reaches (the same expressions as the window of build_cell_list)
+inline void point_bins(const double* h, const CellList& cl, double rcmax, const double* f, double* xp, int* lo,
+                       int* hi) {
+  for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
+  for (int a = 0; a < 3; ++a) {
+    const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
+    lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
+    hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
+  }
+}
+
 struct SnapGrid::Job {
   const double* h;
   const CellList* cl;
@@ -416,14 +428,9 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
           // grid point p (padding lanes repeat the last point and are discarded)
           const double* f = pts + 3 * (p0 + std::min(p, np - 1));
           double xp[3];
-          for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
-          nx.clear(); ny.clear(); nz.clear(); nrc.clear(); nsf.clear();
           int lo[3], hi[3];
-          for (int a = 0; a < 3; ++a) {
-            const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
-            lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
-            hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
-          }
+          point_bins(h, cl, rcmax, f, xp, lo, hi);
+          nx.clear(); ny.clear(); nz.clear(); nrc.clear(); nsf.clear();
           for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
             for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
               // bins lo[2]..hi[2] of this row are consecutive in the window: one run of entries
@@ -615,33 +622,55 @@ static void build_cell_list(const double* h, const double* fr, const int* ty, in
   }
 }
 
-py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
-                            darray weights_in, double rcutfac, darray points_in, int nthreads,
-                            bool single, long long bin_atoms) const {
+// The checked inputs shared by compute() and adjoint(): per-species cutoffs (Å) and weights, the largest
+// cutoff, the cell's volume (Å^3). Throws std::invalid_argument (ValueError in Python) on bad shapes/values.
+struct Inputs {
+  int natoms = 0;
+  std::vector<double> rcut, rcutsq, wj;
+  double rcmax = 0.0, vol = 0.0;
+};
+
+static Inputs check_inputs(const darray& cell_in, const darray& frac_in, const iarray& types_in,
+                           const darray& radii_in, const darray& weights_in, double rcutfac, const darray& points_in) {
   if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
     throw std::invalid_argument("cell must be (3, 3)");
   if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
   if (points_in.ndim() != 2 || points_in.shape(1) != 3) throw std::invalid_argument("points must be (m, 3)");
-  const int natoms = int(frac_in.shape(0));
-  if (types_in.ndim() != 1 || types_in.shape(0) != natoms) throw std::invalid_argument("types must be (n,)");
+  Inputs in;
+  in.natoms = int(frac_in.shape(0));
+  if (types_in.ndim() != 1 || types_in.shape(0) != in.natoms) throw std::invalid_argument("types must be (n,)");
   const int ntypes = int(radii_in.size());
   if (weights_in.size() != ntypes) throw std::invalid_argument("radii and weights differ in length");
+  in.rcut.resize(ntypes);
+  in.rcutsq.resize(ntypes);
+  in.wj.assign(weights_in.data(), weights_in.data() + ntypes);
+  for (int t = 0; t < ntypes; ++t) {
+    in.rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
+    in.rcutsq[t] = in.rcut[t] * in.rcut[t];
+    in.rcmax = std::max(in.rcmax, in.rcut[t]);
+  }
+  const int* ty = types_in.data();
+  for (int i = 0; i < in.natoms; ++i)
+    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
+  if (!(in.rcmax > 0.0) || !std::isfinite(in.rcmax))
+    throw std::invalid_argument("the cutoff must be positive and finite");
+  const double* h = cell_in.data();
+  in.vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
+           h[2] * (h[3] * h[7] - h[4] * h[6]);
+  if (!(std::fabs(in.vol) > 0)) throw std::invalid_argument("degenerate cell");
+  return in;
+}
+
+py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
+                            darray weights_in, double rcutfac, darray points_in, int nthreads,
+                            bool single, long long bin_atoms) const {
+  const Inputs in = check_inputs(cell_in, frac_in, types_in, radii_in, weights_in, rcutfac, points_in);
+  const int natoms = in.natoms;
   const double* h = cell_in.data();
   const double* fr = frac_in.data();
   const int* ty = types_in.data();
-  std::vector<double> rcut(ntypes), rcutsq(ntypes), wj(weights_in.data(), weights_in.data() + ntypes);
-  double rcmax = 0.0;
-  for (int t = 0; t < ntypes; ++t) {
-    rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
-    rcutsq[t] = rcut[t] * rcut[t];
-    rcmax = std::max(rcmax, rcut[t]);
-  }
-  for (int i = 0; i < natoms; ++i)
-    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
-  if (!(rcmax > 0.0) || !std::isfinite(rcmax)) throw std::invalid_argument("the cutoff must be positive and finite");
-  const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
-                     h[2] * (h[3] * h[7] - h[4] * h[6]);
-  if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
+  const std::vector<double>&rcut = in.rcut, &rcutsq = in.rcutsq, &wj = in.wj;
+  const double rcmax = in.rcmax, vol = in.vol;
 
   // ---- cell list over fractional space: bins at least rcmax/2 wide (perpendicular widths)
   auto t0 = std::chrono::steady_clock::now();
@@ -822,34 +851,17 @@ void SnapGrid::z_reverse(const double* utr, const double* uti, const double* bet
 py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
                                       darray weights_in, double rcutfac, darray points_in, darray beta_in,
                                       int nthreads, long long bin_atoms) const {
-  if (cell_in.ndim() != 2 || cell_in.shape(0) != 3 || cell_in.shape(1) != 3)
-    throw std::invalid_argument("cell must be (3, 3)");
-  if (frac_in.ndim() != 2 || frac_in.shape(1) != 3) throw std::invalid_argument("positions must be (n, 3)");
-  if (points_in.ndim() != 2 || points_in.shape(1) != 3) throw std::invalid_argument("points must be (m, 3)");
-  const int natoms = int(frac_in.shape(0));
+  const Inputs in = check_inputs(cell_in, frac_in, types_in, radii_in, weights_in, rcutfac, points_in);
+  const int natoms = in.natoms;
   const int npts = int(points_in.shape(0));
   const int K = ncoeff();
   if (beta_in.ndim() != 3 || beta_in.shape(0) != npts || beta_in.shape(2) != K)
     throw std::invalid_argument("beta must be (m, channels, ncoeff)");
   const int nchan = int(beta_in.shape(1));
-  if (types_in.ndim() != 1 || types_in.shape(0) != natoms) throw std::invalid_argument("types must be (n,)");
-  const int ntypes = int(radii_in.size());
-  if (weights_in.size() != ntypes) throw std::invalid_argument("radii and weights differ in length");
   const double* h = cell_in.data();
   const int* ty = types_in.data();
-  std::vector<double> rcut(ntypes), rcutsq(ntypes), wj(weights_in.data(), weights_in.data() + ntypes);
-  double rcmax = 0.0;
-  for (int t = 0; t < ntypes; ++t) {
-    rcut[t] = 2.0 * radii_in.data()[t] * rcutfac;
-    rcutsq[t] = rcut[t] * rcut[t];
-    rcmax = std::max(rcmax, rcut[t]);
-  }
-  for (int i = 0; i < natoms; ++i)
-    if (ty[i] < 0 || ty[i] >= ntypes) throw std::invalid_argument("atom type out of range");
-  if (!(rcmax > 0.0) || !std::isfinite(rcmax)) throw std::invalid_argument("the cutoff must be positive and finite");
-  const double vol = h[0] * (h[4] * h[8] - h[5] * h[7]) - h[1] * (h[3] * h[8] - h[5] * h[6]) +
-                     h[2] * (h[3] * h[7] - h[4] * h[6]);
-  if (!(std::fabs(vol) > 0)) throw std::invalid_argument("degenerate cell");
+  const std::vector<double>&rcut = in.rcut, &rcutsq = in.rcutsq, &wj = in.wj;
+  const double rcmax = in.rcmax, vol = in.vol;
   const double* pts = points_in.data();
   CellList cl;
   build_cell_list(h, frac_in.data(), ty, natoms, rcmax, pts, npts, bin_atoms, vol, cl);
@@ -876,14 +888,9 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
       for (int p = 0; p < npts; ++p) {
         const double* f = pts + 3 * p;
         double xp[3];
-        for (int c = 0; c < 3; ++c) xp[c] = f[0] * h[c] + f[1] * h[3 + c] + f[2] * h[6 + c];
-        nx.clear(); ny.clear(); nz.clear(); nrc.clear(); ns.clear(); nds.clear(); nk.clear();
         int lo[3], hi[3];
-        for (int a = 0; a < 3; ++a) {
-          const double reach = rcmax / cl.width[a] * (1.0 + 1e-12);
-          lo[a] = int(std::floor((f[a] - reach) * cl.nb[a]));
-          hi[a] = int(std::floor((f[a] + reach) * cl.nb[a]));
-        }
+        point_bins(h, cl, rcmax, f, xp, lo, hi);
+        nx.clear(); ny.clear(); nz.clear(); nrc.clear(); ns.clear(); nds.clear(); nk.clear();
         for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
           const int w0 = floordiv(b0, cl.nb[0]);
           for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {

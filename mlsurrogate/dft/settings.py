@@ -3,11 +3,12 @@
 Units: energies eV (LDOS grid), cutoffs Ry, temperature K, k-point spacing 1/Å (2π included). Relative
 ``pseudo_dir`` is relative to the TOML file. See README.md ("Training data from DFT") for every key.
 """
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 import math
 import os
 import shlex
 
+from ..config_tables import table_to_dataclass
 from ..errors import InputError
 
 __all__ = ["QeSection", "LdosSection", "RunSection", "DftSettings", "load_settings", "parse_settings"]
@@ -76,19 +77,6 @@ class DftSettings:
         return shlex.split(self.run.mpi.format(ranks=self.run.ranks)) if self.run.mpi.strip() else []
 
 
-def _section(cls, raw, where):
-    if not isinstance(raw, dict):
-        raise InputError(f"[{where}] must be a table")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise InputError(f"unknown key(s) in [{where}]: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise InputError(f"[{where}]: {exc}") from None
-
-
 def _positive(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} = {value!r}: must be a positive finite number")
@@ -141,8 +129,9 @@ def parse_settings(raw, base_dir=".", source=None):
     qe["pseudo_dir"] = os.path.abspath(os.path.join(base_dir, os.path.expanduser(str(qe["pseudo_dir"]))))
     if "kpoints" in qe and isinstance(qe["kpoints"], list):
         qe["kpoints"] = tuple(qe["kpoints"])
-    s = DftSettings(qe=_section(QeSection, qe, "qe"), ldos=_section(LdosSection, raw["ldos"], "ldos"),
-                    run=_section(RunSection, raw.get("run", {}), "run"), source=source)
+    s = DftSettings(qe=table_to_dataclass(QeSection, qe, "qe"),
+                    ldos=table_to_dataclass(LdosSection, raw["ldos"], "ldos"),
+                    run=table_to_dataclass(RunSection, raw.get("run", {}), "run"), source=source)
     _check(s)
     return s
 

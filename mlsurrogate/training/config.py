@@ -3,10 +3,11 @@
 Units: energies eV, temperature K, lengths Å. Relative paths are relative to ``[data] root``, which
 itself is relative to the directory of the TOML file. See README.md ("Train") for every key.
 """
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 import math
 import os
 
+from ..config_tables import table_to_dataclass
 from ..descriptors.bispectrum import BispectrumParams
 from ..electronic.dos import EnergyGrid
 from ..errors import InputError
@@ -74,29 +75,12 @@ class TrainConfig:
     source: str = None
 
 
-def _section(cls, raw, where, convert=None):
-    if not isinstance(raw, dict):
-        raise InputError(f"[{where}] must be a table")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise InputError(f"unknown key(s) in [{where}]: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    values = dict(raw)
-    for key, fn in (convert or {}).items():
-        if key in values:
-            values[key] = fn(values[key])
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise InputError(f"[{where}]: {exc}") from None
-
-
 def _snapshots(raw, where, root):
     if not isinstance(raw, list):
         raise InputError(f"[[{where}]] must be an array of tables")
     out = []
     for i, entry in enumerate(raw):
-        spec = _section(SnapshotSpec, entry, f"{where}.{i}")
+        spec = table_to_dataclass(SnapshotSpec, entry, f"{where}.{i}")
         if (spec.ldos is None) == (spec.ldos_cubes is None):
             raise InputError(f"[[{where}]] entry {i}: give exactly one of 'ldos' (.npy) and 'ldos_cubes' (glob)")
         join = lambda p: None if p is None else os.path.normpath(os.path.join(root, os.path.expanduser(p)))
@@ -163,18 +147,18 @@ def parse_config(raw, base_dir=".", source=None):
     for name in ("model", "energy_grid"):
         if name not in raw:
             raise InputError(f"the config needs a [{name}] section")
-    model = _section(ModelSection, raw["model"], "model")
+    model = table_to_dataclass(ModelSection, raw["model"], "model")
     species = tuple(sorted(model.valence_electrons))
     desc_raw = dict(raw.get("descriptors", {}))
     desc_raw.setdefault("radii", {s: 0.5 for s in species})
     desc_raw.setdefault("weights", {s: 1.0 for s in species})
     cfg = TrainConfig(
         model=model,
-        energy_grid=_section(EnergyGrid, raw["energy_grid"], "energy_grid"),
-        descriptors=_section(BispectrumParams, desc_raw, "descriptors"),
-        network=_section(NetworkSection, raw.get("network", {}), "network",
+        energy_grid=table_to_dataclass(EnergyGrid, raw["energy_grid"], "energy_grid"),
+        descriptors=table_to_dataclass(BispectrumParams, desc_raw, "descriptors"),
+        network=table_to_dataclass(NetworkSection, raw.get("network", {}), "network",
                          {"hidden_layers": lambda v: tuple(int(n) for n in v)}),
-        training=_section(OptimSection, raw.get("training", {}), "training"),
+        training=table_to_dataclass(OptimSection, raw.get("training", {}), "training"),
         train=_snapshots(raw.get("train", []), "train", root),
         validation=_snapshots(raw.get("validation", []), "validation", root),
         validation_fraction=float(data.get("validation_fraction", 0.0)), source=source)
