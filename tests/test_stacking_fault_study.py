@@ -94,3 +94,28 @@ def test_slurm_then_collect_equals_one_job(job, tmp_path):
         assert b["gamma_mJ_per_m2"] == pytest.approx(a["gamma_mJ_per_m2"], abs=1e-4)
         assert b["excess_charge_per_fault_e"] == pytest.approx(a["excess_charge_per_fault_e"], abs=1e-9)
     assert collected["fit"]["b"] == pytest.approx(study["fit"]["b"], rel=1e-7)
+
+
+def test_relax_along_stacking_axis(tmp_path, be2):
+    """--relax (2 ranks): every cell relaxed along z only before its energy. The perfect hcp cell has zero
+    forces by symmetry (no step taken); the faulted cell's atoms move along z only and its free energy drops
+    below the unrelaxed one of the same job's settings. --relax with --slurm is refused."""
+    import ase.io
+    args = ["study", "stacking-fault", "--model", MODEL, "--sizes", 1, "--points-per-cell", 10, 10, 16,
+            "--ecutrho", 40, "--pseudo-dir", BE2, "--precision", "float64"]
+    run_cli([*args, "--out", tmp_path / "plain"], nprocs=2, timeout=300)
+    run_cli([*args, "--relax", "--relax-steps", 3, "--out", tmp_path / "relaxed"], nprocs=2, timeout=300)
+    study = json.loads((tmp_path / "relaxed" / "study.json").read_text())
+    assert study["relaxed_along_z"] is True
+    perfect = json.loads((tmp_path / "relaxed" / "K1" / "perfect" / "results.json").read_text())
+    assert perfect["relax"]["steps"] == 0 and perfect["relax"]["max_force_eV_per_A"] < 1e-8
+    faulted = json.loads((tmp_path / "relaxed" / "K1" / "faulted" / "results.json").read_text())
+    plain = json.loads((tmp_path / "plain" / "K1" / "faulted" / "results.json").read_text())
+    assert faulted["relax"]["steps"] == 3 and faulted["relax"]["max_displacement_A"] > 0
+    assert faulted["total_energy_eV"] < plain["total_energy_eV"]
+    assert faulted["total_energy_eV"] == pytest.approx(faulted["relax"]["free_energy_eV"], abs=1e-8)
+    start = ase.io.read(tmp_path / "relaxed" / "K1" / "faulted.extxyz")
+    end = ase.io.read(tmp_path / "relaxed" / "K1" / "faulted" / "relaxed.extxyz")
+    assert np.allclose(end.positions[:, :2], start.positions[:, :2], atol=1e-12)
+    proc = run_cli([*args, "--relax", "--slurm", "--out", tmp_path / "s"], nprocs=1, check=False)
+    assert proc.returncode != 0 and "--relax runs inside one job only" in proc.stdout + proc.stderr

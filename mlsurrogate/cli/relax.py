@@ -22,11 +22,8 @@ def add_arguments(p):
 
 
 def run(args, comm):
-    import numpy as np
-    from ase.constraints import FixedLine
-    from ase.optimize import BFGS
     from ..energy.stage import EnergySettings
-    from ..ase import MLSurrogateCalculator
+    from ..forces.relax import relax_atoms
     from ..model.load import load_model
     from ..output.outdir import OutputDir
     from ..output.results import write_json_atomic
@@ -44,28 +41,22 @@ def run(args, comm):
         atoms = read_structure(comm, args.structure)
         energy = EnergySettings(pseudo_dir=args.pseudo_dir, pseudo_files=parse_assignments(args.pseudo, "--pseudo"),
                                 ecutrho_ry=args.ecutrho)
-        options = PredictOptions(grid=tuple(args.grid) if args.grid else None, dtype="float64", energy=energy,
-                                 forces=True)
-        if args.axis:
-            direction = np.eye(3)["xyz".index(args.axis)]
-            atoms.set_constraint([FixedLine(i, direction) for i in range(len(atoms))])
-        atoms.calc = MLSurrogateCalculator(model, comm, **vars(options))
+        options = PredictOptions(grid=tuple(args.grid) if args.grid else None, dtype="float64", energy=energy)
         frames = []
-        opt = BFGS(atoms, logfile="-" if comm.rank == 0 else None)
-        def record():  # a frame per step, written by rank 0 at the end (no ASE collective I/O)
+
+        def record(atoms):  # a frame per step, written by rank 0 at the end (no ASE collective I/O)
             from ase.calculators.singlepoint import SinglePointCalculator
             frame = atoms.copy()
             frame.set_constraint()
             frame.calc = SinglePointCalculator(frame, energy=atoms.get_potential_energy(force_consistent=True),
                                               forces=atoms.get_forces())
             frames.append(frame)
-        opt.attach(record)
-        converged = bool(opt.run(fmax=args.fmax, steps=args.steps))
-        forces = atoms.get_forces()
-        res = {"converged": converged, "steps": opt.get_number_of_steps(), "fmax_eV_per_A": args.fmax,
-               "total_energy_eV": atoms.get_potential_energy(force_consistent=True), "forces_eV_per_A": forces.tolist(),
-               "max_force_eV_per_A": float(np.linalg.norm(forces, axis=1).max()), "natoms": len(atoms),
-               "axis": args.axis}
+        summary = relax_atoms(comm, atoms, model, options, args.fmax, args.steps, args.axis, on_step=record)
+        forces = summary["forces"]
+        res = {"converged": summary["converged"], "steps": summary["steps"], "fmax_eV_per_A": args.fmax,
+               "total_energy_eV": summary["free_energy_eV"], "forces_eV_per_A": forces.tolist(),
+               "max_force_eV_per_A": summary["max_force_eV_per_A"],
+               "max_displacement_A": summary["max_displacement_A"], "natoms": len(atoms), "axis": args.axis}
 
         def finish():
             import ase.io
@@ -78,6 +69,6 @@ def run(args, comm):
             return True
         on_root(comm, finish)
     if comm.rank == 0:
-        print(f"{'converged' if converged else 'NOT converged'} after {res['steps']} steps, max force "
+        print(f"{'converged' if res['converged'] else 'NOT converged'} after {res['steps']} steps, max force "
               f"{res['max_force_eV_per_A']:.4f} eV/Å; results in {os.path.join(args.out, 'results.json')}", flush=True)
     return 0

@@ -37,6 +37,11 @@ def add_arguments(p):
                    help="descriptor backend (see predict)")
     s.add_argument("--max-points-per-pass", type=int, default=65536, help="descriptor points per rank at once")
     s.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION, help="as for predict")
+    s.add_argument("--relax", action="store_true",
+                   help="relax every cell (perfect and faulted) along the stacking axis z before its energy, with "
+                        "the surrogate's forces (BFGS, float64; a forces sweep per step): the relaxed fault energy")
+    s.add_argument("--fmax", type=float, default=0.01, help="with --relax: stop below this force (eV/Å)")
+    s.add_argument("--relax-steps", type=int, default=100, help="with --relax: at most this many steps per cell")
     s.add_argument("--save-densities", action="store_true",
                    help="write density.h5 of every cell (default: of the largest size only)")
     add_energy_arguments(s, "the model's directory")
@@ -72,6 +77,13 @@ def run(args, comm):
                                 ecutrho_ry=args.ecutrho)
         options = PredictOptions(max_points_per_pass=args.max_points_per_pass, descriptors=args.descriptors,
                                  energy=energy, dtype=args.precision)
+        if args.relax:
+            from .checks import positive, positive_int
+            positive(args.fmax, "--fmax", "eV/Å")
+            positive_int(args.relax_steps, "--relax-steps")
+            if args.slurm:
+                raise InputError("--relax runs inside one job only: drop --slurm (or relax the cells with "
+                                 "`mlsurrogate relax --axis z` and run the study on the relaxed structures)")
         if args.slurm:
             extra = ["--descriptors", args.descriptors, "--precision", args.precision]
             if args.pseudo_dir:
@@ -93,7 +105,8 @@ def run(args, comm):
                       f"`mlsurrogate study stacking-fault --collect {args.out}`", flush=True)
             return 0
         study = run_here(comm, model, args.model, args.out, args.sizes, symbol, args.a, args.c, options,
-                         args.rattle, args.seed, args.overwrite, args.save_densities, args.points_per_cell)
+                         args.rattle, args.seed, args.overwrite, args.save_densities, args.points_per_cell,
+                         relax=(args.fmax, args.relax_steps) if args.relax else None)
         out = args.out
     if comm.rank == 0:
         print(f"{'K':>3} {'atoms':>7} {'delta_F (eV)':>13} {'gamma (mJ/m^2)':>15} {'Hartree dF (eV)':>16} "

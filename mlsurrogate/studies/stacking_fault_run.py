@@ -60,9 +60,35 @@ def _write_profile_h5(comm, path, z, avg_p, avg_f, area):
     on_root(comm, add)
 
 
+def _relax_cell(comm, model, options, atoms, relax, folder):
+    """(relaxed copy of ``atoms``, summary without forces): BFGS along z, float64, written to
+    folder/relaxed.extxyz. Collective over ``comm``."""
+    from ..forces.relax import relax_atoms
+    from ..output.outdir import commit_file
+    fmax, steps = relax
+    atoms = atoms.copy()
+    summary = relax_atoms(comm, atoms, model, replace(options, dtype="float64"), fmax, steps, axis="z", log=False)
+    summary.pop("forces")
+    atoms.calc = None
+
+    def write():
+        import ase.io
+        ase.io.write(os.path.join(folder, ".relaxed.extxyz.tmp"), atoms, format="extxyz", parallel=False)
+    on_root(comm, write)
+    commit_file(comm, os.path.join(folder, ".relaxed.extxyz.tmp"), os.path.join(folder, "relaxed.extxyz"))
+    if comm.rank == 0:
+        log.info("relaxed along z: %d steps, max force %.4f eV/Å, max displacement %.4f Å, converged %s",
+                 summary["steps"], summary["max_force_eV_per_A"], summary["max_displacement_A"], summary["converged"])
+    return atoms, summary
+
+
 def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=0.0, seed=0, overwrite=False,
-             save_all_densities=False, points_per_cell=None):
-    """The whole study inside this MPI job. Collective over ``comm``. Returns the study dict (every rank)."""
+             save_all_densities=False, points_per_cell=None, relax=None):
+    """The whole study inside this MPI job. Collective over ``comm``. Returns the study dict (every rank).
+
+    relax : None, or (fmax eV/Å, steps): relax every cell along z (the stacking axis) on its study grid
+    before its energy (forces/relax.py); results.json gets a ``relax`` entry, the cell ``relaxed.extxyz``.
+    """
     from ..output.outdir import commit_file, prepare_output_dir
     from ..output.results import write_density_h5, write_json_atomic
     from ..parallel import max_over_ranks, peak_rss_bytes
@@ -73,7 +99,8 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
     prepare_output_dir(comm, out, overwrite, STUDY_FILES)
     for pair, _, _ in cells:
         for kind in ("perfect", "faulted"):
-            prepare_output_dir(comm, os.path.join(out, pair.run_dir(kind)), overwrite, ["results.json"])
+            prepare_output_dir(comm, os.path.join(out, pair.run_dir(kind)), overwrite,
+                               ["results.json", "relaxed.extxyz"])
     on_root(comm, write_cells, out, cells, overwrite)
     records, extra, profile_plot = [], {}, None
     for n, (pair, perfect, faulted) in enumerate(cells):
@@ -84,17 +111,23 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
             t0 = time.perf_counter()
             if comm.rank == 0:
                 log.info("size %d %s: %d atoms, grid %s", pair.size, kind, pair.natoms, "x".join(map(str, grid)))
-            pred = predict(comm, built.atoms, model, replace(options, grid=grid, keep_density=True))
+            atoms, relaxed = built.atoms, None
+            if relax is not None:
+                atoms, relaxed = _relax_cell(comm, model, replace(options, grid=grid), atoms, relax,
+                                             os.path.join(out, pair.run_dir(kind)))
+            pred = predict(comm, atoms, model, replace(options, grid=grid, keep_density=True))
             averages[kind] = plane_average_block(comm, pred.density, pred.decomposition)
             folder = os.path.join(out, pair.run_dir(kind))
             if largest or save_all_densities:
                 tmp = os.path.join(folder, ".density.h5.tmp")
-                write_density_h5(comm, tmp, pred.density, pred.decomposition, built.atoms.cell.array)
+                write_density_h5(comm, tmp, pred.density, pred.decomposition, atoms.cell.array)
                 commit_file(comm, tmp, os.path.join(folder, "density.h5"))
             pred.timings_s["command"] = time.perf_counter() - t0
             pred.peak_rss_bytes_max_rank = max_over_ranks(comm, peak_rss_bytes())
             pred.structure = os.path.abspath(os.path.join(out, getattr(pair, f"structure_{kind}")))
             res = pred.to_dict()
+            if relaxed is not None:
+                res["relax"] = relaxed
             on_root(comm, write_json_atomic, os.path.join(folder, "results.json"), res)
             results[kind] = res
             del pred
@@ -116,7 +149,7 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
             profile_plot = (z, (averages["faulted"] - averages["perfect"]) * pair.fault_area_A2, pair.fault_z_A)
             extra["rdf"] = _study_rdfs(comm, out, model, perfect.atoms, faulted.atoms)
     extra.update({"ranks": comm.size, "wall_s_total": time.perf_counter() - t_start,
-                  "descriptors": options.descriptors,
+                  "descriptors": options.descriptors, "relaxed_along_z": relax is not None,
                   "points_per_cell": list(points_per_cell) if points_per_cell else "the model's grid spacing"})
     study = assemble(model_path, a, c, symbol, records, rattle, seed, extra)
     on_root(comm, _finish, out, study, profile_plot)
