@@ -9,7 +9,7 @@ stencil misses the block are dropped by one vectorised scan before the loop: O(N
 """
 import numpy as np
 
-__all__ = ["deposit_gaussians", "TRUNCATION"]
+__all__ = ["deposit_gaussians", "atom_stencils", "stencil_geometry", "TRUNCATION"]
 
 #: Stencil half-width in units of σ.
 TRUNCATION = 9.0
@@ -38,25 +38,29 @@ def _touching(frac, shape, start, local_shape, half, chunk=1 << 16):
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def deposit_gaussians(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma, out=None):
-    """Σ_i w_i g_σ(r - τ_i) on the block [start, start+local_shape) of the grid ``shape``. Local.
-
-    cell_bohr : (3, 3) rows are lattice vectors; frac_positions : (n, 3); weights : (n,); sigma in bohr.
-    Returns ``out`` (local_shape, float64, 1/bohr³ times the weights' unit), added to if given.
-    """
+def stencil_geometry(cell_bohr, shape, sigma):
+    """(metric (3, 3) = A_kl / 2σ² in grid steps, window half-widths (3,) in grid steps, norm (2πσ²)^{-3/2},
+    oblique axis pairs) of the Gaussians on the grid ``shape`` of ``cell_bohr`` (rows, bohr). Local."""
     cell = np.asarray(cell_bohr, dtype=float)
     shape = np.asarray(shape)
-    out = np.zeros(tuple(local_shape)) if out is None else out
     steps = cell / shape[:, None]
     metric = steps @ steps.T / (2 * sigma * sigma)          # A_kl / 2σ²
     recip = np.linalg.inv(cell).T                            # rows b_k / 2π
     half = TRUNCATION * sigma * np.linalg.norm(recip, axis=1) * shape   # window half-width, grid steps
     pairs = [(a, b) for a, b in ((0, 1), (0, 2), (1, 2)) if abs(metric[a, b]) > 1e-14 * metric[a, a]]
-    norm = (2 * np.pi * sigma * sigma) ** -1.5
+    return metric, half, (2 * np.pi * sigma * sigma) ** -1.5, pairs
+
+
+def atom_stencils(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
+    """Per atom whose stencil reaches the block [start, start+local_shape) of the grid ``shape``: yields
+    (atom index, offsets d (3 arrays, grid steps from the atom), block indices (3 arrays), w_i g_σ on them
+    (the 3-D stencil, 1/bohr³ times the weight's unit)). Local; O(N/P + ghosts) atoms."""
+    shape = np.asarray(shape)
+    metric, half, norm, pairs = stencil_geometry(cell_bohr, shape, sigma)
     frac_positions = np.asarray(frac_positions, dtype=float)
     touching = _touching(frac_positions, shape, start, local_shape, half)
     u_all = np.mod(frac_positions[touching], 1.0) * shape
-    for u, w in zip(u_all, np.asarray(weights, dtype=float)[touching]):
+    for i, u, w in zip(touching, u_all, np.asarray(weights, dtype=float)[touching]):
         axes = [_axis_indices(u[k], half[k], shape[k], start[k], local_shape[k]) for k in range(3)]
         if any(len(d) == 0 for d, _ in axes):
             continue
@@ -66,7 +70,17 @@ def deposit_gaussians(cell_bohr, shape, start, local_shape, frac_positions, weig
         for a, b in pairs:
             cross = np.exp(-2 * metric[a, b] * np.multiply.outer(d[a], d[b]))
             stencil *= np.expand_dims(cross, 3 - a - b)
-        idx = [a[1] for a in axes]
+        yield i, d, [a[1] for a in axes], stencil
+
+
+def deposit_gaussians(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma, out=None):
+    """Σ_i w_i g_σ(r - τ_i) on the block [start, start+local_shape) of the grid ``shape``. Local.
+
+    cell_bohr : (3, 3) rows are lattice vectors; frac_positions : (n, 3); weights : (n,); sigma in bohr.
+    Returns ``out`` (local_shape, float64, 1/bohr³ times the weights' unit), added to if given.
+    """
+    out = np.zeros(tuple(local_shape)) if out is None else out
+    for _, _, idx, stencil in atom_stencils(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
         if all(len(np.unique(i)) == len(i) for i in idx):
             out[np.ix_(*idx)] += stencil
         else:                                               # the window wraps onto itself (small cells)

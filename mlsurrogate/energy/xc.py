@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..units import E2_RY
 from .xc_functionals import pbe_correlation, pbe_exchange, perdew_wang, perdew_zunger, rs_of_rho, slater
 
-__all__ = ["FUNCTIONALS", "functional_name", "xc_energy"]
+__all__ = ["FUNCTIONALS", "functional_name", "xc_energy", "lda_points", "gga_points"]
 
 RHO_THRESHOLD_LDA = 1e-10
 RHO_THRESHOLD_GGA = 1e-6
@@ -34,25 +34,37 @@ def functional_name(upf_functional):
     return _ALIASES[key]
 
 
-def _lda(rho, n_val, correlation):
+def lda_points(rho, correlation):
+    """(mask, ε_xc, v_xc) per point of ρ where |ρ| > RHO_THRESHOLD_LDA (values on the masked points, Ry/e2)."""
     arho = np.abs(rho)
     ok = arho > RHO_THRESHOLD_LDA
     rs = rs_of_rho(arho[ok])
     ex, vx = slater(rs)
     ec, vc = correlation(rs)
-    return float(np.sum((ex + ec) * rho[ok])), float(np.sum((vx + vc) * n_val[ok]))
+    return ok, ex + ec, vx + vc
+
+
+def gga_points(rho, grho2):
+    """(mask, s, v1, v2) of PBE's gradient correction where |ρ| > RHO_THRESHOLD_GGA and |∇ρ|² >
+    GRHO_THRESHOLD_GGA, evaluated at |ρ| (values on the masked points, Ry/e2)."""
+    arho = np.abs(rho)
+    ok = (arho > RHO_THRESHOLD_GGA) & (grho2 > GRHO_THRESHOLD_GGA)
+    sx, v1x, v2x = pbe_exchange(arho[ok], grho2[ok])
+    sc, v1c, v2c = pbe_correlation(arho[ok], grho2[ok])
+    return ok, sx + sc, v1x + v1c, v2x + v2c
+
+
+def _lda(rho, n_val, correlation):
+    ok, e, v = lda_points(rho, correlation)
+    return float(np.sum(e * rho[ok])), float(np.sum(v * n_val[ok]))
 
 
 def _gga(rho, grad, n_val):
     """Energy and v1 terms; turns ``grad`` (3 chunks) into h/e2 = (v2x + v2c) ∇ρ in place."""
     grho2 = grad[0] ** 2 + grad[1] ** 2 + grad[2] ** 2
-    arho = np.abs(rho)
-    ok = (arho > RHO_THRESHOLD_GGA) & (grho2 > GRHO_THRESHOLD_GGA)
-    sx, v1x, v2x = pbe_exchange(arho[ok], grho2[ok])
-    sc, v1c, v2c = pbe_correlation(arho[ok], grho2[ok])
-    energy = float(np.sum((sx + sc) * np.sign(rho[ok])))
-    v1 = float(np.sum((v1x + v1c) * n_val[ok]))
-    v2 = v2x + v2c
+    ok, s, v1_points, v2 = gga_points(rho, grho2)
+    energy = float(np.sum(s * np.sign(rho[ok])))
+    v1 = float(np.sum(v1_points * n_val[ok]))
     for g in grad:
         g[~ok] = 0.0
         g[ok] *= v2

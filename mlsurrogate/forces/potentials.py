@@ -14,8 +14,7 @@ as in energy/xc.py. Collective over the FFT grid's communicator.
 import numpy as np
 
 from ..energy.core_charge import CoreFormFactor
-from ..energy.xc import FUNCTIONALS, GRHO_THRESHOLD_GGA, RHO_THRESHOLD_GGA, RHO_THRESHOLD_LDA
-from ..energy.xc_functionals import pbe_correlation, pbe_exchange, rs_of_rho, slater
+from ..energy.xc import FUNCTIONALS, gga_points, lda_points
 from ..units import E2_RY
 from .gaussian_forces import gaussian_position_gradient
 
@@ -30,19 +29,14 @@ def xc_potential(pw, rho_g, functional):
     correlation, gradient = FUNCTIONALS[functional]
     rho = pw.backward(rho_g)
     v = np.zeros_like(rho)
-    arho = np.abs(rho)
-    ok = arho > RHO_THRESHOLD_LDA
-    rs = rs_of_rho(arho[ok])
-    v[ok] = slater(rs)[1] + correlation(rs)[1]
+    ok, _, v_lda = lda_points(rho, correlation)
+    v[ok] = v_lda
     if gradient:
         grad = pw.gradient(rho_g)
-        grho2 = grad[0] ** 2 + grad[1] ** 2 + grad[2] ** 2
-        ok = (arho > RHO_THRESHOLD_GGA) & (grho2 > GRHO_THRESHOLD_GGA)
-        _, v1x, v2x = pbe_exchange(arho[ok], grho2[ok])
-        _, v1c, v2c = pbe_correlation(arho[ok], grho2[ok])
-        v[ok] += v1x + v1c
+        ok, _, v1, v2_ok = gga_points(rho, grad[0] ** 2 + grad[1] ** 2 + grad[2] ** 2)
+        v[ok] += v1
         v2 = np.zeros_like(rho)
-        v2[ok] = v2x + v2c
+        v2[ok] = v2_ok
         div_g = 0.0
         for g_c, d in zip(pw.g_components(), grad):
             div_g = div_g + 1j * g_c * pw.forward(v2 * d)
