@@ -109,6 +109,7 @@ class Prediction:
     peak_rss_bytes_max_rank: int = 0
     structure: str = None                        # where the structure was read from (the CLI sets it)
     forces: np.ndarray = None                    # (natoms, 3) eV/Å, input atom order (options.forces), or None
+    net_force_removed: np.ndarray = None         # (3,) eV/Å: Σ_I of the exact -dF/dR_I, subtracted evenly from forces
 
     @property
     def free_energy_ev(self):
@@ -152,6 +153,7 @@ class Prediction:
         d.update(self.transferability)
         if self.forces is not None:
             d["forces_eV_per_A"] = np.asarray(self.forces).tolist()
+            d["net_force_removed_eV_per_A"] = np.asarray(self.net_force_removed).tolist()
         return d
 
 
@@ -245,7 +247,7 @@ class Pipeline:
         with timer.stage("postprocess"):
             density = acc.density(obs.fermi_energy_ev).reshape(run.decomp.local_shape) if acc is not None else None
         energy = self.energy_stage(run, density, obs, timer)
-        forces = self.forces_stage(run, density, dos, obs, timer)
+        forces, net_force = self.forces_stage(run, density, dos, obs, timer)
         timer.seconds["total"] = time.perf_counter() - run.started
         atoms = run.atoms
         return Prediction(
@@ -261,7 +263,7 @@ class Pipeline:
             cell_A=atoms.cell.array.copy(), model_info=self.model_info(), precision=self.options.dtype,
             device=self.options.device,
             transferability=run.transferability, peak_rss_bytes_max_rank=max_over_ranks(self.comm, peak_rss_bytes()),
-            forces=forces)
+            forces=forces, net_force_removed=net_force)
 
     def electronic_stage(self, run, timer, control=None):
         """Descriptors -> network -> DOS observables and the density accumulator.
@@ -304,16 +306,21 @@ class Pipeline:
                                      obs.entropy_contribution_ev, len(run.atoms))
 
     def forces_stage(self, run, density, dos, obs: DosObservables, timer):
-        """Forces (natoms, 3) eV/Å, input atom order, identical on every rank: -dF/dR through the descriptors,
-        network, Fermi level, density terms, core charge and Ewald (forces/stage.py, a second float64 sweep);
-        None unless ``options.forces``."""
+        """(forces (natoms, 3) eV/Å, net force removed (3,) eV/Å), input atom order, identical on every rank:
+        -dF/dR through the descriptors, network, Fermi level, density terms, core charge and Ewald
+        (forces/stage.py, a second float64 sweep), minus the mean force (the grid's egg-box, removed as QE
+        does); (None, None) unless ``options.forces``."""
         if not self.options.forces:
-            return None
-        from .forces.stage import predict_forces
-        forces, _ = predict_forces(self.comm, run.atoms, self.model, run.energy, run.grid, run.decomp, run.passes,
-                                   density, dos, obs.fermi_energy_ev, run.temperature_k, self.options.batch_size,
-                                   timer.seconds)
-        return forces
+            return None, None
+        from .forces.stage import predict_forces, remove_net_force
+        exact, _ = predict_forces(self.comm, run.atoms, self.model, run.energy, run.grid, run.decomp, run.passes,
+                                  density, dos, obs.fermi_energy_ev, run.temperature_k, self.options.batch_size,
+                                  timer.seconds)
+        forces, net = remove_net_force(exact)
+        if self.comm.rank == 0:
+            log.info("forces: removed the net force (%.3g, %.3g, %.3g) eV/Å (egg-box of the grid; max |F| %.3g "
+                     "eV/Å)", *net, float(np.abs(forces).max(initial=0.0)))
+        return forces, net
 
     # -- helpers --------------------------------------------------------------------------------------------
     def model_info(self):

@@ -47,8 +47,9 @@ def add_arguments(p, out_required=True):
                         "compute sna/grid (the reference; drops atoms within 1e-10 Å of a grid point)")
     p.add_argument("--no-plot", action="store_true", help="skip DOS plot")
     p.add_argument("--forces", action="store_true", help="also the atomic forces -dF/dR (eV/Å), the exact "
-                   "derivative of the surrogate's free energy (a second, float64 sweep): DIR/forces.npy and "
-                   "results.json forces_eV_per_A")
+                   "derivative of the surrogate's free energy (a second, float64 sweep) minus their mean (the "
+                   "grid's egg-box net force, removed as Quantum ESPRESSO does; results.json "
+                   "net_force_removed_eV_per_A): DIR/forces.npy and results.json forces_eV_per_A")
     p.add_argument("--no-energy", action="store_true",
                    help="skip the total energy (Hartree, XC, Ewald need the model's UPF pseudopotentials)")
     p.add_argument("--memory-per-rank", type=float, metavar="GIB",

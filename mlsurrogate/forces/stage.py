@@ -22,7 +22,7 @@ from .ewald_forces import ewald_gradient
 from .network import NetworkBackward
 from .potentials import core_charge_gradient, density_potential
 
-__all__ = ["check_force_options", "position_gradients", "descriptor_sweep", "predict_forces"]
+__all__ = ["check_force_options", "position_gradients", "descriptor_sweep", "predict_forces", "remove_net_force"]
 
 log = logging.getLogger("mlsurrogate")
 RY_PER_BOHR_TO_EV_PER_A = RYDBERG_EV / BOHR_ANGSTROM
@@ -83,9 +83,21 @@ def descriptor_sweep(comm, backend, network, decomp, plan, ldos_grad, u, batch_s
     return g_a + lam * g_b
 
 
+def remove_net_force(forces):
+    """(forces minus their mean over atoms, the net force Σ_I F_I (3,)), eV/Å. Local.
+
+    The energy is evaluated on a grid fixed to the cell, so a rigid translation changes it slightly (the
+    egg-box effect) and its exact gradient has a small net force. Like Quantum ESPRESSO (PW/src/forces.f90,
+    "impose total force = 0": each component minus sumfor / nat) we subtract the mean force from every atom.
+    """
+    net = np.asarray(forces, dtype=np.float64).sum(axis=0)
+    return forces - net / len(forces), net
+
+
 def predict_forces(comm, atoms, model, energy_plan, grid, decomp, plan, density, dos, mu, temperature_k,
                    batch_size=2048, timings=None):
-    """Forces (n, 3) eV/Å on the atoms of ``atoms`` (input order) and {term: dE/dR}. Collective.
+    """Exact forces -dF/dR (n, 3) eV/Å on the atoms of ``atoms`` (input order; net force not removed: see
+    :func:`remove_net_force`) and {term: dE/dR}. Collective.
 
     density : this rank's block of the predicted density (1/Å³); dos (n_e,) global, mu (eV) of pass 1.
     """
