@@ -179,8 +179,9 @@ class SnapGrid {
                               double rcutfac, darray points_in, darray beta_in, int nthreads, long long bin_atoms) const;
 
  private:
-  void u_du_full(double rx, double ry, double rz, double rcut, std::vector<double>& ur, std::vector<double>& ui,
-                 std::vector<double>& dur, std::vector<double>& dui) const;
+  void u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut, const double* gr,
+                     const double* gi, int nchan, double* buf, double* acc) const;
+  void fold_half(double* gr, double* gi) const;
   void z_reverse(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
                  double* gi) const;
   struct Job;
@@ -703,83 +704,129 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 }
 
 
-// ---- Adjoint (forces). Plain float64, one grid point at a time; the energy path above is untouched.
+// ---- Adjoint (forces). Float64, one grid point at a time, neighbours in SIMD lanes (LAMMPS' force scheme:
+// G = dE/dU once per point, like compute_yi, then dE/dr_j = G . dU_j/dr_j per neighbour, like compute_deidrj).
 // For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
 
-// U_j(r) of one neighbour on all rows (Cayley-Klein recursion for rows mb <= j/2, the rest by the
-// symmetry u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma])) and its gradient d/dr (3 per element,
-// [idxu][3]); LAMMPS SNA::compute_duarray's derivatives of a and b.
-void SnapGrid::u_du_full(double x, double y, double z, double rcut, std::vector<double>& ur,
-                         std::vector<double>& ui, std::vector<double>& dur, std::vector<double>& dui) const {
-  const double rsq = x * x + y * y + z * z, r = std::sqrt(rsq);
-  const double rscale0 = rfac0_ * M_PI / (rcut - rmin0_);
-  const double theta0 = (r - rmin0_) * rscale0;
-  double z0, dz0dr;
-  if (theta0 != 0.0) {
-    z0 = r / std::tan(theta0);
-    dz0dr = r > 0.0 ? z0 / r - (r * rscale0) * (rsq + z0 * z0) / rsq : 0.0;
-  } else {
-    z0 = 1.0 / rscale0;
-    dz0dr = 0.0;
+// For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) and dU_j/dr on rows mb <= j/2 by the
+// Cayley-Klein recursion with LAMMPS SNA::compute_duarray's derivatives of a and b, contracted at once with
+// the (half-row folded, see fold_half) gradient G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
+// acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] += G_c . du(l)/dr_k (real parts of
+// conj(G) u). Nothing per neighbour is stored: two layers of u and du live in buf, 16 (twojmax+1)^2 W doubles.
+void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
+                             const double* gr, const double* gi, int nchan, double* buf, double* acc) const {
+  constexpr int W = Lanes<double>::W;
+  double ar[W], ai[W], br[W], bi[W], dar[3][W], dai[3][W], dbr[3][W], dbi[3][W];
+  for (int l = 0; l < W; ++l) {
+    const double x = rx[l], y = ry[l], z = rz[l];
+    const double rsq = x * x + y * y + z * z, r = std::sqrt(rsq);
+    const double rscale0 = rfac0_ * M_PI / (rcut[l] - rmin0_);
+    const double theta0 = (r - rmin0_) * rscale0;
+    double z0, dz0dr;
+    if (theta0 != 0.0) {
+      z0 = r / std::tan(theta0);
+      dz0dr = r > 0.0 ? z0 / r - (r * rscale0) * (rsq + z0 * z0) / rsq : 0.0;
+    } else {
+      z0 = 1.0 / rscale0;
+      dz0dr = 0.0;
+    }
+    const double r0inv = 1.0 / std::sqrt(rsq + z0 * z0);
+    ar[l] = r0inv * z0; ai[l] = -r0inv * z; br[l] = r0inv * y; bi[l] = -r0inv * x;
+    const double dr0invdr = -r0inv * r0inv * r0inv * (r + z0 * dz0dr);
+    const double uvec[3] = {r > 0 ? x / r : 0.0, r > 0 ? y / r : 0.0, r > 0 ? z / r : 0.0};
+    for (int k = 0; k < 3; ++k) {
+      const double dr0inv = dr0invdr * uvec[k], dz0 = dz0dr * uvec[k];
+      dar[k][l] = dz0 * r0inv + z0 * dr0inv;
+      dai[k][l] = -z * dr0inv;
+      dbr[k][l] = y * dr0inv;
+      dbi[k][l] = -x * dr0inv;
+    }
+    dai[2][l] += -r0inv;
+    dbr[1][l] += r0inv;
+    dbi[0][l] += -r0inv;
   }
-  const double r0inv = 1.0 / std::sqrt(rsq + z0 * z0);
-  const double a_r = r0inv * z0, a_i = -r0inv * z, b_r = r0inv * y, b_i = -r0inv * x;
-  double da_r[3], da_i[3], db_r[3], db_i[3];
-  const double dr0invdr = -r0inv * r0inv * r0inv * (r + z0 * dz0dr);
-  const double uvec[3] = {r > 0 ? x / r : 0.0, r > 0 ? y / r : 0.0, r > 0 ? z / r : 0.0};
-  for (int k = 0; k < 3; ++k) {
-    const double dr0inv = dr0invdr * uvec[k], dz0 = dz0dr * uvec[k];
-    da_r[k] = dz0 * r0inv + z0 * dr0inv;
-    da_i[k] = -z * dr0inv;
-    db_r[k] = y * dr0inv;
-    db_i[k] = -x * dr0inv;
+  const int L = (tj_ + 1) * (tj_ + 1) * W;
+  // layer buffers: [u_r, u_i, du_r x3, du_i x3] for the previous (p) and current (q) layer
+  double* p[8];
+  double* q[8];
+  for (int a = 0; a < 8; ++a) { p[a] = buf + a * L; q[a] = buf + (8 + a) * L; }
+  for (int l = 0; l < W; ++l) {
+    p[0][l] = 1.0;
+    for (int a = 1; a < 8; ++a) p[a][l] = 0.0;
   }
-  da_i[2] += -r0inv;
-  db_r[1] += r0inv;
-  db_i[0] += -r0inv;
+  for (int c = 0; c < nchan; ++c)   // j = 0: u = 1, du = 0
+    for (int l = 0; l < W; ++l) acc[c * 4 * W + l] += gr[c * idxu_max_];
   const int jdim1 = tj_ + 2;
-  ur[0] = 1.0; ui[0] = 0.0;
-  for (int k = 0; k < 3; ++k) { dur[k] = 0.0; dui[k] = 0.0; }
   for (int j = 1; j <= tj_; ++j) {
-    const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
+    const int jb = idxu_block_[j];
     for (int mb = 0; 2 * mb <= j; ++mb) {
       for (int ma = 0; ma <= j; ++ma) {
-        const int e = jb + mb * (j + 1) + ma;
-        double vr = 0, vi = 0, dvr[3] = {0, 0, 0}, dvi[3] = {0, 0, 0};
-        if (ma < j) {  // + rootpq(j-ma, j-mb) conj(a) u_{j-1}[mb][ma]
-          const double c = rootpq_[(j - ma) * jdim1 + (j - mb)];
-          const int q = jp + mb * j + ma;
-          const double xr = ur[q], xi = ui[q];
-          vr += c * (a_r * xr + a_i * xi);
-          vi += c * (a_r * xi - a_i * xr);
-          for (int k = 0; k < 3; ++k) {
-            const double dxr = dur[3 * q + k], dxi = dui[3 * q + k];
-            dvr[k] += c * (da_r[k] * xr + da_i[k] * xi + a_r * dxr + a_i * dxi);
-            dvi[k] += c * (da_r[k] * xi - da_i[k] * xr + a_r * dxi - a_i * dxr);
+        const int e = (mb * (j + 1) + ma) * W;
+        const double c1 = ma < j ? rootpq_[(j - ma) * jdim1 + (j - mb)] : 0.0;   // conj(a) u_{j-1}[mb][ma]
+        const double c2 = ma > 0 ? rootpq_[ma * jdim1 + (j - mb)] : 0.0;         // conj(b) u_{j-1}[mb][ma-1]
+        const int q1 = (mb * j + std::min(ma, j - 1)) * W, q2 = (mb * j + std::max(ma - 1, 0)) * W;
+#pragma omp simd
+        for (int l = 0; l < W; ++l) {
+          const double x1r = p[0][q1 + l], x1i = p[1][q1 + l], x2r = p[0][q2 + l], x2i = p[1][q2 + l];
+          q[0][e + l] = c1 * (ar[l] * x1r + ai[l] * x1i) - c2 * (br[l] * x2r + bi[l] * x2i);
+          q[1][e + l] = c1 * (ar[l] * x1i - ai[l] * x1r) - c2 * (br[l] * x2i - bi[l] * x2r);
+        }
+        for (int k = 0; k < 3; ++k) {
+#pragma omp simd
+          for (int l = 0; l < W; ++l) {
+            const double x1r = p[0][q1 + l], x1i = p[1][q1 + l], x2r = p[0][q2 + l], x2i = p[1][q2 + l];
+            const double d1r = p[2 + k][q1 + l], d1i = p[5 + k][q1 + l];
+            const double d2r = p[2 + k][q2 + l], d2i = p[5 + k][q2 + l];
+            q[2 + k][e + l] = c1 * (dar[k][l] * x1r + dai[k][l] * x1i + ar[l] * d1r + ai[l] * d1i) -
+                              c2 * (dbr[k][l] * x2r + dbi[k][l] * x2i + br[l] * d2r + bi[l] * d2i);
+            q[5 + k][e + l] = c1 * (dar[k][l] * x1i - dai[k][l] * x1r + ar[l] * d1i - ai[l] * d1r) -
+                              c2 * (dbr[k][l] * x2i - dbi[k][l] * x2r + br[l] * d2i - bi[l] * d2r);
           }
         }
-        if (ma > 0) {  // - rootpq(ma, j-mb) conj(b) u_{j-1}[mb][ma-1]
-          const double c = rootpq_[ma * jdim1 + (j - mb)];
-          const int q = jp + mb * j + ma - 1;
-          const double xr = ur[q], xi = ui[q];
-          vr -= c * (b_r * xr + b_i * xi);
-          vi -= c * (b_r * xi - b_i * xr);
-          for (int k = 0; k < 3; ++k) {
-            const double dxr = dur[3 * q + k], dxi = dui[3 * q + k];
-            dvr[k] -= c * (db_r[k] * xr + db_i[k] * xi + b_r * dxr + b_i * dxi);
-            dvi[k] -= c * (db_r[k] * xi - db_i[k] * xr + b_r * dxi - b_i * dxr);
+        const int g = jb + mb * (j + 1) + ma;
+        for (int c = 0; c < nchan; ++c) {
+          const double g_r = gr[c * idxu_max_ + g], g_i = gi[c * idxu_max_ + g];
+          double* a = acc + c * 4 * W;
+          for (int k = 0; k < 4; ++k) {
+            const double* vr = q[k == 0 ? 0 : 1 + k] + e;
+            const double* vi = q[k == 0 ? 1 : 4 + k] + e;
+#pragma omp simd
+            for (int l = 0; l < W; ++l) a[k * W + l] += g_r * vr[l] + g_i * vi[l];
           }
         }
-        ur[e] = vr; ui[e] = vi;
-        for (int k = 0; k < 3; ++k) { dur[3 * e + k] = dvr[k]; dui[3 * e + k] = dvi[k]; }
       }
     }
+    // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror of
+    // row (j-1)/2: u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]), and so is du
+    if (j % 2 == 1 && j < tj_) {
+      const int mb = (j - 1) / 2;
+      for (int ma = 0; ma <= j; ++ma) {
+        const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+        const int src = (mb * (j + 1) + ma) * W, dst = ((j - mb) * (j + 1) + j - ma) * W;
+        for (int a = 0; a < 8; ++a) {
+          const double f = (a == 0 || (a >= 2 && a < 5)) ? sg : -sg;   // real parts sg, imaginary parts -sg
+#pragma omp simd
+          for (int l = 0; l < W; ++l) q[a][dst + l] = f * q[a][src + l];
+        }
+      }
+    }
+    std::swap(p, q);
+  }
+}
+
+// G on all rows -> G on rows mb <= j/2 with the same contraction against any U that has the symmetry
+// u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]): Re(conj(G_e) u_e) of a mirrored element e moves to its source.
+void SnapGrid::fold_half(double* gr, double* gi) const {
+  for (int j = 0; j <= tj_; ++j) {
+    const int jb = idxu_block_[j];
     for (int mb = j / 2 + 1; mb <= j; ++mb)
       for (int ma = 0; ma <= j; ++ma) {
         const int e = jb + mb * (j + 1) + ma, s = jb + (j - mb) * (j + 1) + (j - ma);
         const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-        ur[e] = sg * ur[s]; ui[e] = -sg * ui[s];
-        for (int k = 0; k < 3; ++k) { dur[3 * e + k] = sg * dur[3 * s + k]; dui[3 * e + k] = -sg * dui[3 * s + k]; }
+        gr[s] += sg * gr[e];
+        gi[s] -= sg * gi[e];
+        gr[e] = 0.0;
+        gi[e] = 0.0;
       }
   }
 }
@@ -878,8 +925,10 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
 #endif
     {
       std::vector<double> force((size_t)nchan * natoms * 3, 0.0);
-      std::vector<double> utr(iu), uti(iu), gr(nchan * iu), gi(nchan * iu);
-      std::vector<double> ur(iu), ui(iu), dur(3 * iu), dui(3 * iu), cache_u, cache_du;
+      constexpr int W = Lanes<double>::W;
+      std::vector<double> utr(iu), uti(iu), gr(nchan * iu), gi(nchan * iu), acr(iu * W, 0.0), aci(iu * W, 0.0);
+      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W), dbuf(16 * (tj_ + 1) * (tj_ + 1) * W);
+      std::vector<double> acc(4 * nchan * W);
       std::vector<double> nx, ny, nz, nrc, ns, nds;
       std::vector<int> nk;
 #ifdef _OPENMP
@@ -923,45 +972,51 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
           }
         }
         const int nn = int(nx.size());
-        // U totals on all rows: self term + sum of s * u
+        while (nx.size() % W) {   // zero-weight padding lanes (no force is added for them)
+          nx.push_back(rmin0_ + 1.0); ny.push_back(0.0); nz.push_back(0.0); nrc.push_back(rmin0_ + 2.0);
+          ns.push_back(0.0); nds.push_back(0.0); nk.push_back(-1);
+        }
+        // U totals: self term + sum of s * u on rows mb <= j/2 (SIMD over neighbours), the rest by symmetry
         std::fill(utr.begin(), utr.end(), 0.0);
         std::fill(uti.begin(), uti.end(), 0.0);
         for (int j = 0; j <= tj_; ++j)
           for (int ma = 0; ma <= j; ++ma) utr[idxu_block_[j] + ma * (j + 1) + ma] = 1.0;
-        if (cache_u.size() < (size_t)nn * 2 * iu) { cache_u.resize((size_t)nn * 2 * iu); cache_du.resize((size_t)nn * 6 * iu); }
-        for (int n = 0; n < nn; ++n) {
-          u_du_full(nx[n], ny[n], nz[n], nrc[n], ur, ui, dur, dui);
-          for (int e = 0; e < iu; ++e) { utr[e] += ns[n] * ur[e]; uti[e] += ns[n] * ui[e]; }
-          std::copy(ur.begin(), ur.end(), cache_u.begin() + (size_t)n * 2 * iu);
-          std::copy(ui.begin(), ui.end(), cache_u.begin() + (size_t)n * 2 * iu + iu);
-          std::copy(dur.begin(), dur.end(), cache_du.begin() + (size_t)n * 6 * iu);
-          std::copy(dui.begin(), dui.end(), cache_du.begin() + (size_t)n * 6 * iu + 3 * iu);
+        for (size_t c = 0; c < nx.size(); c += W)
+          u_accumulate<double>(&nx[c], &ny[c], &nz[c], &nrc[c], &ns[c], ubuf.data(), acr.data(), aci.data());
+        for (int e = 0; e < iu; ++e) {
+          double sr = 0.0, si = 0.0;
+          for (int l = 0; l < W; ++l) {
+            sr += acr[e * W + l]; si += aci[e * W + l];
+            acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
+          }
+          utr[e] += sr; uti[e] += si;
         }
+        for (int j = 0; j <= tj_; ++j)
+          for (int mb = j / 2 + 1; mb <= j; ++mb)
+            for (int ma = 0; ma <= j; ++ma) {
+              const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
+              const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+              utr[e] = sg * utr[src]; uti[e] = -sg * uti[src];
+            }
         std::fill(gr.begin(), gr.end(), 0.0);
         std::fill(gi.begin(), gi.end(), 0.0);
         z_reverse(utr.data(), uti.data(), beta + (size_t)p * nchan * K, nchan, K, gr.data(), gi.data());
-        for (int n = 0; n < nn; ++n) {
-          const double* cur = cache_u.data() + (size_t)n * 2 * iu;
-          const double* cui = cur + iu;
-          const double* cdur = cache_du.data() + (size_t)n * 6 * iu;
-          const double* cdui = cdur + 3 * iu;
-          const double r = std::sqrt(nx[n] * nx[n] + ny[n] * ny[n] + nz[n] * nz[n]);
-          const double rv[3] = {nx[n], ny[n], nz[n]};
-          for (int c = 0; c < nchan; ++c) {
-            const double* g_r = gr.data() + c * iu;
-            const double* g_i = gi.data() + c * iu;
-            double gu = 0.0, gd[3] = {0, 0, 0};
-            for (int e = 0; e < iu; ++e) {
-              gu += g_r[e] * cur[e] + g_i[e] * cui[e];
-              gd[0] += g_r[e] * cdur[3 * e] + g_i[e] * cdui[3 * e];
-              gd[1] += g_r[e] * cdur[3 * e + 1] + g_i[e] * cdui[3 * e + 1];
-              gd[2] += g_r[e] * cdur[3 * e + 2] + g_i[e] * cdui[3 * e + 2];
-            }
-            // dF/dr = ds/dr (r/|r|) (G.u) + s (G.du); r = point - atom, so dF/dx_atom = -dF/dr
-            double* fa = force.data() + ((size_t)c * natoms + nk[n]) * 3;
-            for (int k = 0; k < 3; ++k) {
-              const double radial = r > 0.0 ? nds[n] * rv[k] / r * gu : 0.0;
-              fa[k] -= radial + ns[n] * gd[k];
+        for (int c = 0; c < nchan; ++c) fold_half(gr.data() + c * iu, gi.data() + c * iu);
+        for (size_t n0 = 0; n0 < nx.size(); n0 += W) {
+          std::fill(acc.begin(), acc.end(), 0.0);
+          u_du_contract(&nx[n0], &ny[n0], &nz[n0], &nrc[n0], gr.data(), gi.data(), nchan, dbuf.data(), acc.data());
+          for (int l = 0; l < W && int(n0) + l < nn; ++l) {
+            const int n = int(n0) + l;
+            const double r = std::sqrt(nx[n] * nx[n] + ny[n] * ny[n] + nz[n] * nz[n]);
+            const double rv[3] = {nx[n], ny[n], nz[n]};
+            for (int c = 0; c < nchan; ++c) {
+              const double gu = acc[(c * 4) * W + l];
+              // dF/dr = ds/dr (r/|r|) (G.u) + s (G.du); r = point - atom, so dF/dx_atom = -dF/dr
+              double* fa = force.data() + ((size_t)c * natoms + nk[n]) * 3;
+              for (int k = 0; k < 3; ++k) {
+                const double radial = r > 0.0 ? nds[n] * rv[k] / r * gu : 0.0;
+                fa[k] -= radial + ns[n] * acc[(c * 4 + 1 + k) * W + l];
+              }
             }
           }
         }
