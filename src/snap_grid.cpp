@@ -52,6 +52,12 @@ struct Triple {
   int j1, j2, j, zbegin, zend;
 };
 
+struct YTerm {          // one element z(j1,j2,j; ma,mb), j1 >= j2, any j, and where it enters dE/dU (adjoint)
+  ZTerm z;              // geometry of the Z sum; z.jju: the element (j; ma, mb) of U it multiplies
+  int j1, j2, kb;       // kb: the bispectrum component whose beta it carries
+  double fac;           // multiplicity and (j1+1)/(j+1) factor of LAMMPS SNA::compute_yi, times 2 w(ma, mb)
+};
+
 double factorial(int n) {
   double f = 1.0;
   for (int i = 2; i <= n; ++i) f *= i;
@@ -137,6 +143,7 @@ class SnapGrid {
           t.zend = int(zterms_.size());
           triples_.push_back(t);
         }
+    build_yterms();
   }
 
   int ncoeff() const { return int(triples_.size()); }
@@ -181,9 +188,9 @@ class SnapGrid {
  private:
   void u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut, const double* gr,
                      const double* gi, int nchan, double* buf, double* acc) const;
-  void fold_half(double* gr, double* gi) const;
-  void z_reverse(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
-                 double* gi) const;
+  void build_yterms();
+  void y_half(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+              double* gi) const;
   struct Job;
   template <typename T>
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
@@ -202,6 +209,7 @@ class SnapGrid {
   std::vector<double> rootpq_, cg_;
   std::vector<ZTerm> zterms_;
   std::vector<Triple> triples_;
+  std::vector<YTerm> yterms_;
 };
 
 // Adds s_l * U_j(r_l) of W neighbours, rows mb <= j/2, to the lane accumulators acr/aci [idxu_max][W].
@@ -710,7 +718,7 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 
 // For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) and dU_j/dr on rows mb <= j/2 by the
 // Cayley-Klein recursion with LAMMPS SNA::compute_duarray's derivatives of a and b, contracted at once with
-// the (half-row folded, see fold_half) gradient G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
+// the gradient (rows mb <= j/2, see y_half) G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
 // acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] += G_c . du(l)/dr_k (real parts of
 // conj(G) u). Nothing per neighbour is stored: two layers of u and du live in buf, 16 (twojmax+1)^2 W doubles.
 void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
@@ -814,83 +822,95 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
   }
 }
 
-// G on all rows -> G on rows mb <= j/2 with the same contraction against any U that has the symmetry
-// u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]): Re(conj(G_e) u_e) of a mirrored element e moves to its source.
-void SnapGrid::fold_half(double* gr, double* gi) const {
-  for (int j = 0; j <= tj_; ++j) {
-    const int jb = idxu_block_[j];
-    for (int mb = j / 2 + 1; mb <= j; ++mb)
-      for (int ma = 0; ma <= j; ++ma) {
-        const int e = jb + mb * (j + 1) + ma, s = jb + (j - mb) * (j + 1) + (j - ma);
-        const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-        gr[s] += sg * gr[e];
-        gi[s] -= sg * gi[e];
-        gr[e] = 0.0;
-        gi[e] = 0.0;
+// The Z elements of every (j1 >= j2, j) on rows mb <= j/2 (middle row of an even j: ma <= mb), each with
+// the beta of the bispectrum component it belongs to by the symmetry of B under permuting (j1, j2, j):
+// the scheme of LAMMPS SNA::compute_yi (re-derived in our indexing), so that dE/dU needs one Z per element.
+void SnapGrid::build_yterms() {
+  const int jdim = tj_ + 1;
+  std::vector<int> kb_of((size_t)jdim * jdim * jdim, -1);
+  for (size_t it = 0; it < triples_.size(); ++it)
+    kb_of[((size_t)triples_[it].j1 * jdim + triples_[it].j2) * jdim + triples_[it].j] = int(it);
+  auto kb = [&](int a, int b, int c) { return kb_of[((size_t)a * jdim + b) * jdim + c]; };
+  for (int j1 = 0; j1 <= tj_; ++j1)
+    for (int j2 = 0; j2 <= j1; ++j2)
+      for (int j = j1 - j2; j <= std::min(tj_, j1 + j2); j += 2) {
+        int k;
+        double mult;
+        if (j >= j1) {
+          k = kb(j1, j2, j);
+          mult = j1 == j ? (j2 == j ? 3.0 : 2.0) : 1.0;
+        } else if (j >= j2) {
+          k = kb(j, j2, j1);
+          mult = j2 == j ? 2.0 : 1.0;
+        } else {
+          k = kb(j2, j, j1);
+          mult = 1.0;
+        }
+        if (j1 > j) mult *= (j1 + 1) / (j + 1.0);
+        if (k < 0) throw std::logic_error("snap_grid: no bispectrum component for a Z term");
+        for (int mb = 0; 2 * mb <= j; ++mb)
+          for (int ma = 0; ma <= j; ++ma) {
+            double w = 1.0;
+            if (2 * mb == j) {
+              if (ma > mb) continue;
+              if (ma == mb) w = 0.5;
+            }
+            YTerm y;
+            ZTerm& z = y.z;
+            z.ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
+            z.ma2max = (2 * ma - j - (2 * z.ma1min - j1) + j2) / 2;
+            z.na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - z.ma1min + 1;
+            z.mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
+            z.mb2max = (2 * mb - j - (2 * z.mb1min - j1) + j2) / 2;
+            z.nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - z.mb1min + 1;
+            z.cg = idxcg_block_[(j1 * jdim + j2) * jdim + j];
+            z.jju1 = idxu_block_[j1] + (j1 + 1) * z.mb1min;
+            z.jju2 = idxu_block_[j2] + (j2 + 1) * z.mb2max;
+            z.jju = idxu_block_[j] + (j + 1) * mb + ma;
+            z.wb = w;
+            y.j1 = j1;
+            y.j2 = j2;
+            y.kb = k;
+            y.fac = 2.0 * w * mult;
+            yterms_.push_back(y);
+          }
       }
-  }
 }
 
-// Reverse mode of zb_batch for one point: g[c][jju] += d(sum_k beta[c][k] B_k)/d(Re, Im U_jju), U on all rows.
-void SnapGrid::z_reverse(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
-                         double* gi) const {
+// G[c][jju] = d(sum_k beta[c][k] B_k)/d(Re, Im U_jju) as u_du_contract contracts it: rows mb <= j/2 only
+// (zero elsewhere), LAMMPS' Y times 2 w. One Z per element of yterms_; U totals on all rows.
+void SnapGrid::y_half(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+                      double* gi) const {
   const int iu = idxu_max_;
-  std::vector<double> gzr(nchan), gzi(nchan), zr(1), zi(1);
-  for (size_t it = 0; it < triples_.size(); ++it) {
-    const Triple& t = triples_[it];
-    const int j2 = t.j2;
+  std::fill(gr, gr + (size_t)nchan * iu, 0.0);
+  std::fill(gi, gi + (size_t)nchan * iu, 0.0);
+  for (const YTerm& y : yterms_) {
     bool any = false;
-    for (int c = 0; c < nchan; ++c) any = any || beta[c * K + it] != 0.0;
+    for (int c = 0; c < nchan; ++c) any = any || beta[c * K + y.kb] != 0.0;
     if (!any) continue;
-    for (int iz = t.zbegin; iz < t.zend; ++iz) {
-      const ZTerm& z = zterms_[iz];
-      const double* cgb = cg_.data() + z.cg;
-      // forward Z
-      double zre = 0, zim = 0;
-      {
-        int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
-        for (int ib = 0; ib < z.nb; ++ib) {
-          double sr = 0, si = 0;
-          int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
-          for (int ia = 0; ia < z.na; ++ia) {
-            const double cc = cgb[icga];
-            const double u1r = utr[jju1 + ma1], u1i = uti[jju1 + ma1], u2r = utr[jju2 + ma2], u2i = uti[jju2 + ma2];
-            sr += cc * (u1r * u2r - u1i * u2i);
-            si += cc * (u1r * u2i + u1i * u2r);
-            ++ma1; --ma2; icga += j2;
-          }
-          zre += cgb[icgb] * sr;
-          zim += cgb[icgb] * si;
-          jju1 += t.j1 + 1; jju2 -= j2 + 1; icgb += j2;
-        }
+    const ZTerm& z = y.z;
+    const int j2 = y.j2;
+    const double* cgb = cg_.data() + z.cg;
+    double zre = 0, zim = 0;
+    int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
+    for (int ib = 0; ib < z.nb; ++ib) {
+      double sr = 0, si = 0;
+      int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
+      for (int ia = 0; ia < z.na; ++ia) {
+        const double cc = cgb[icga];
+        const double u1r = utr[jju1 + ma1], u1i = uti[jju1 + ma1], u2r = utr[jju2 + ma2], u2i = uti[jju2 + ma2];
+        sr += cc * (u1r * u2r - u1i * u2i);
+        si += cc * (u1r * u2i + u1i * u2r);
+        ++ma1; --ma2; icga += j2;
       }
-      // B_it = 2 sum wb (ur zr + ui zi): gradients into U[jju] and into Z
-      for (int c = 0; c < nchan; ++c) {
-        const double f = 2.0 * z.wb * beta[c * K + it];
-        gr[c * iu + z.jju] += f * zre;
-        gi[c * iu + z.jju] += f * zim;
-        gzr[c] = f * utr[z.jju];
-        gzi[c] = f * uti[z.jju];
-      }
-      int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
-      for (int ib = 0; ib < z.nb; ++ib) {
-        int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
-        const double cb = cgb[icgb];
-        for (int ia = 0; ia < z.na; ++ia) {
-          const double cc = cb * cgb[icga];
-          const int e1 = jju1 + ma1, e2 = jju2 + ma2;
-          const double u1r = utr[e1], u1i = uti[e1], u2r = utr[e2], u2i = uti[e2];
-          for (int c = 0; c < nchan; ++c) {
-            const double a = cc * gzr[c], b = cc * gzi[c];
-            gr[c * iu + e1] += a * u2r + b * u2i;
-            gi[c * iu + e1] += -a * u2i + b * u2r;
-            gr[c * iu + e2] += a * u1r + b * u1i;
-            gi[c * iu + e2] += -a * u1i + b * u1r;
-          }
-          ++ma1; --ma2; icga += j2;
-        }
-        jju1 += t.j1 + 1; jju2 -= j2 + 1; icgb += j2;
-      }
+      zre += cgb[icgb] * sr;
+      zim += cgb[icgb] * si;
+      jju1 += y.j1 + 1; jju2 -= j2 + 1; icgb += j2;
+    }
+    for (int c = 0; c < nchan; ++c) {
+      const double f = y.fac * beta[c * K + y.kb];
+      gr[c * iu + z.jju] += f * zre;
+      gi[c * iu + z.jju] += f * zim;
     }
   }
 }
@@ -998,10 +1018,7 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
               const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
               utr[e] = sg * utr[src]; uti[e] = -sg * uti[src];
             }
-        std::fill(gr.begin(), gr.end(), 0.0);
-        std::fill(gi.begin(), gi.end(), 0.0);
-        z_reverse(utr.data(), uti.data(), beta + (size_t)p * nchan * K, nchan, K, gr.data(), gi.data());
-        for (int c = 0; c < nchan; ++c) fold_half(gr.data() + c * iu, gi.data() + c * iu);
+        y_half(utr.data(), uti.data(), beta + (size_t)p * nchan * K, nchan, K, gr.data(), gi.data());
         for (size_t n0 = 0; n0 < nx.size(); n0 += W) {
           std::fill(acc.begin(), acc.end(), 0.0);
           u_du_contract(&nx[n0], &ny[n0], &nz[n0], &nrc[n0], gr.data(), gi.data(), nchan, dbuf.data(), acc.data());
