@@ -189,8 +189,8 @@ class SnapGrid {
   void u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut, const double* gr,
                      const double* gi, int nchan, double* buf, double* acc) const;
   void build_yterms();
-  void y_half(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
-              double* gi) const;
+  void y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+               double* gi) const;
   struct Job;
   template <typename T>
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
@@ -712,13 +712,13 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 }
 
 
-// ---- Adjoint (forces). Float64, one grid point at a time, neighbours in SIMD lanes (LAMMPS' force scheme:
+// ---- Adjoint (forces). Float64; batches of P grid points in SIMD lanes for dE/dU, neighbours in lanes for dU (LAMMPS' force scheme:
 // G = dE/dU once per point, like compute_yi, then dE/dr_j = G . dU_j/dr_j per neighbour, like compute_deidrj).
 // For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
 
 // For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) and dU_j/dr on rows mb <= j/2 by the
 // Cayley-Klein recursion with LAMMPS SNA::compute_duarray's derivatives of a and b, contracted at once with
-// the gradient (rows mb <= j/2, see y_half) G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
+// the gradient (rows mb <= j/2, see y_batch) G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
 // acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] += G_c . du(l)/dr_k (real parts of
 // conj(G) u). Nothing per neighbour is stored: two layers of u and du live in buf, 16 (twojmax+1)^2 W doubles.
 void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
@@ -877,40 +877,53 @@ void SnapGrid::build_yterms() {
       }
 }
 
-// G[c][jju] = d(sum_k beta[c][k] B_k)/d(Re, Im U_jju) as u_du_contract contracts it: rows mb <= j/2 only
-// (zero elsewhere), LAMMPS' Y times 2 w. One Z per element of yterms_; U totals on all rows.
-void SnapGrid::y_half(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
-                      double* gi) const {
+// For P = Lanes<double>::P points in lanes: G[c][jju][p] = d(sum_k beta[p][c][k] B_k(p))/d(Re, Im U_jju(p)) as
+// u_du_contract contracts it: rows mb <= j/2 only (zero elsewhere), LAMMPS' Y times 2 w. One Z per element
+// of yterms_. utr/uti [idxu_max][P]: U totals on all rows; beta [nchan][K][P]; gr/gi [nchan][idxu_max][P].
+void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+                       double* gi) const {
+  constexpr int P = Lanes<double>::P;
   const int iu = idxu_max_;
-  std::fill(gr, gr + (size_t)nchan * iu, 0.0);
-  std::fill(gi, gi + (size_t)nchan * iu, 0.0);
+  std::fill(gr, gr + (size_t)nchan * iu * P, 0.0);
+  std::fill(gi, gi + (size_t)nchan * iu * P, 0.0);
   for (const YTerm& y : yterms_) {
     bool any = false;
-    for (int c = 0; c < nchan; ++c) any = any || beta[c * K + y.kb] != 0.0;
+    for (int c = 0; c < nchan && !any; ++c)
+      for (int l = 0; l < P; ++l) any = any || beta[((size_t)c * K + y.kb) * P + l] != 0.0;
     if (!any) continue;
     const ZTerm& z = y.z;
     const int j2 = y.j2;
     const double* cgb = cg_.data() + z.cg;
-    double zre = 0, zim = 0;
+    double zr[P] = {0}, zi[P] = {0};
     int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
     for (int ib = 0; ib < z.nb; ++ib) {
-      double sr = 0, si = 0;
+      double sr[P] = {0}, si[P] = {0};
       int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
       for (int ia = 0; ia < z.na; ++ia) {
         const double cc = cgb[icga];
-        const double u1r = utr[jju1 + ma1], u1i = uti[jju1 + ma1], u2r = utr[jju2 + ma2], u2i = uti[jju2 + ma2];
-        sr += cc * (u1r * u2r - u1i * u2i);
-        si += cc * (u1r * u2i + u1i * u2r);
+        const double* u1r = utr + (jju1 + ma1) * P;
+        const double* u1i = uti + (jju1 + ma1) * P;
+        const double* u2r = utr + (jju2 + ma2) * P;
+        const double* u2i = uti + (jju2 + ma2) * P;
+#pragma omp simd
+        for (int l = 0; l < P; ++l) {
+          sr[l] += cc * (u1r[l] * u2r[l] - u1i[l] * u2i[l]);
+          si[l] += cc * (u1r[l] * u2i[l] + u1i[l] * u2r[l]);
+        }
         ++ma1; --ma2; icga += j2;
       }
-      zre += cgb[icgb] * sr;
-      zim += cgb[icgb] * si;
+      const double cb = cgb[icgb];
+#pragma omp simd
+      for (int l = 0; l < P; ++l) { zr[l] += cb * sr[l]; zi[l] += cb * si[l]; }
       jju1 += y.j1 + 1; jju2 -= j2 + 1; icgb += j2;
     }
     for (int c = 0; c < nchan; ++c) {
-      const double f = y.fac * beta[c * K + y.kb];
-      gr[c * iu + z.jju] += f * zre;
-      gi[c * iu + z.jju] += f * zim;
+      const double* bc = beta + ((size_t)c * K + y.kb) * P;
+      double* g_r = gr + ((size_t)c * iu + z.jju) * P;
+      double* g_i = gi + ((size_t)c * iu + z.jju) * P;
+      const double f = y.fac;
+#pragma omp simd
+      for (int l = 0; l < P; ++l) { g_r[l] += f * bc[l] * zr[l]; g_i[l] += f * bc[l] * zi[l]; }
     }
   }
 }
@@ -945,94 +958,116 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
 #endif
     {
       std::vector<double> force((size_t)nchan * natoms * 3, 0.0);
-      constexpr int W = Lanes<double>::W;
-      std::vector<double> utr(iu), uti(iu), gr(nchan * iu), gi(nchan * iu), acr(iu * W, 0.0), aci(iu * W, 0.0);
+      constexpr int W = Lanes<double>::W, P = Lanes<double>::P;
+      std::vector<double> utr((size_t)iu * P), uti((size_t)iu * P), acr(iu * W, 0.0), aci(iu * W, 0.0);
+      std::vector<double> bt((size_t)nchan * K * P), gr((size_t)nchan * iu * P), gi((size_t)nchan * iu * P);
+      std::vector<double> gpr((size_t)nchan * iu), gpi((size_t)nchan * iu);
       std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W), dbuf(16 * (tj_ + 1) * (tj_ + 1) * W);
       std::vector<double> acc(4 * nchan * W);
-      std::vector<double> nx, ny, nz, nrc, ns, nds;
-      std::vector<int> nk;
+      struct Neighbours { std::vector<double> x, y, z, rc, s, ds; std::vector<int> k; };
+      std::vector<Neighbours> nb(P);
+      const int nbatch = (npts + P - 1) / P;
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 16)
+#pragma omp for schedule(dynamic, 1)
 #endif
-      for (int p = 0; p < npts; ++p) {
-        const double* f = pts + 3 * p;
-        double xp[3];
-        int lo[3], hi[3];
-        point_bins(h, cl, rcmax, f, xp, lo, hi);
-        nx.clear(); ny.clear(); nz.clear(); nrc.clear(); ns.clear(); nds.clear(); nk.clear();
-        for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
-          const int w0 = floordiv(b0, cl.nb[0]);
-          for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
-            const int w1 = floordiv(b1, cl.nb[1]);
-            for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
-              const int w2 = floordiv(b2, cl.nb[2]);
-              const int bin = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] + (b2 - cl.blo[2]);
-              for (int e = cl.start[bin]; e < cl.start[bin + 1]; ++e) {
-                const int k = cl.entry[e];
-                const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1),
-                             g2 = image(cl.f[3 * k + 2], w2);
-                const double dx = xp[0] - (g0 * h[0] + g1 * h[3] + g2 * h[6]);
-                const double dy = xp[1] - (g0 * h[1] + g1 * h[4] + g2 * h[7]);
-                const double dz = xp[2] - (g0 * h[2] + g1 * h[5] + g2 * h[8]);
-                const double rsq = dx * dx + dy * dy + dz * dz;
-                const int t = cl.type[k];
-                if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
-                  const double r = std::sqrt(rsq);
-                  double sfac = 1.0, dsfac = 0.0;
-                  if (switch_ && r > rmin0_) {
-                    const double c = M_PI / (rcut[t] - rmin0_);
-                    sfac = 0.5 * (std::cos((r - rmin0_) * c) + 1.0);
-                    dsfac = -0.5 * std::sin((r - rmin0_) * c) * c;
+      for (int ib = 0; ib < nbatch; ++ib) {
+        const int p0 = ib * P, np = std::min(P, npts - p0);
+        std::fill(utr.begin(), utr.end(), 0.0);
+        std::fill(uti.begin(), uti.end(), 0.0);
+        for (int q = 0; q < P; ++q) {
+          // lanes past the last point repeat it with beta = 0 and add no force
+          const int p = p0 + std::min(q, np - 1);
+          Neighbours& n = nb[q];
+          n.x.clear(); n.y.clear(); n.z.clear(); n.rc.clear(); n.s.clear(); n.ds.clear(); n.k.clear();
+          const double* f = pts + 3 * p;
+          double xp[3];
+          int lo[3], hi[3];
+          point_bins(h, cl, rcmax, f, xp, lo, hi);
+          for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
+            const int w0 = floordiv(b0, cl.nb[0]);
+            for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
+              const int w1 = floordiv(b1, cl.nb[1]);
+              for (int b2 = lo[2]; b2 <= hi[2]; ++b2) {
+                const int w2 = floordiv(b2, cl.nb[2]);
+                const int bin = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] + (b2 - cl.blo[2]);
+                for (int e = cl.start[bin]; e < cl.start[bin + 1]; ++e) {
+                  const int k = cl.entry[e];
+                  const double g0 = image(cl.f[3 * k], w0), g1 = image(cl.f[3 * k + 1], w1),
+                               g2 = image(cl.f[3 * k + 2], w2);
+                  const double dx = xp[0] - (g0 * h[0] + g1 * h[3] + g2 * h[6]);
+                  const double dy = xp[1] - (g0 * h[1] + g1 * h[4] + g2 * h[7]);
+                  const double dz = xp[2] - (g0 * h[2] + g1 * h[5] + g2 * h[8]);
+                  const double rsq = dx * dx + dy * dy + dz * dz;
+                  const int t = cl.type[k];
+                  if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
+                    const double r = std::sqrt(rsq);
+                    double sfac = 1.0, dsfac = 0.0;
+                    if (switch_ && r > rmin0_) {
+                      const double c = M_PI / (rcut[t] - rmin0_);
+                      sfac = 0.5 * (std::cos((r - rmin0_) * c) + 1.0);
+                      dsfac = -0.5 * std::sin((r - rmin0_) * c) * c;
+                    }
+                    n.x.push_back(dx); n.y.push_back(dy); n.z.push_back(dz); n.rc.push_back(rcut[t]);
+                    n.s.push_back(sfac * wj[t]); n.ds.push_back(dsfac * wj[t]); n.k.push_back(k);
                   }
-                  nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
-                  ns.push_back(sfac * wj[t]); nds.push_back(dsfac * wj[t]); nk.push_back(k);
                 }
               }
             }
           }
-        }
-        const int nn = int(nx.size());
-        while (nx.size() % W) {   // zero-weight padding lanes (no force is added for them)
-          nx.push_back(rmin0_ + 1.0); ny.push_back(0.0); nz.push_back(0.0); nrc.push_back(rmin0_ + 2.0);
-          ns.push_back(0.0); nds.push_back(0.0); nk.push_back(-1);
-        }
-        // U totals: self term + sum of s * u on rows mb <= j/2 (SIMD over neighbours), the rest by symmetry
-        std::fill(utr.begin(), utr.end(), 0.0);
-        std::fill(uti.begin(), uti.end(), 0.0);
-        for (int j = 0; j <= tj_; ++j)
-          for (int ma = 0; ma <= j; ++ma) utr[idxu_block_[j] + ma * (j + 1) + ma] = 1.0;
-        for (size_t c = 0; c < nx.size(); c += W)
-          u_accumulate<double>(&nx[c], &ny[c], &nz[c], &nrc[c], &ns[c], ubuf.data(), acr.data(), aci.data());
-        for (int e = 0; e < iu; ++e) {
-          double sr = 0.0, si = 0.0;
-          for (int l = 0; l < W; ++l) {
-            sr += acr[e * W + l]; si += aci[e * W + l];
-            acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
+          while (n.x.size() % W) {   // zero-weight padding lanes (no force is added for them)
+            n.x.push_back(rmin0_ + 1.0); n.y.push_back(0.0); n.z.push_back(0.0); n.rc.push_back(rmin0_ + 2.0);
+            n.s.push_back(0.0); n.ds.push_back(0.0); n.k.push_back(-1);
           }
-          utr[e] += sr; uti[e] += si;
-        }
-        for (int j = 0; j <= tj_; ++j)
-          for (int mb = j / 2 + 1; mb <= j; ++mb)
-            for (int ma = 0; ma <= j; ++ma) {
-              const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
-              const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-              utr[e] = sg * utr[src]; uti[e] = -sg * uti[src];
+          // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest by symmetry
+          for (int j = 0; j <= tj_; ++j)
+            for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
+          for (size_t c = 0; c < n.x.size(); c += W)
+            u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data());
+          for (int e = 0; e < iu; ++e) {
+            double sr = 0.0, si = 0.0;
+            for (int l = 0; l < W; ++l) {
+              sr += acr[e * W + l]; si += aci[e * W + l];
+              acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
             }
-        y_half(utr.data(), uti.data(), beta + (size_t)p * nchan * K, nchan, K, gr.data(), gi.data());
-        for (size_t n0 = 0; n0 < nx.size(); n0 += W) {
-          std::fill(acc.begin(), acc.end(), 0.0);
-          u_du_contract(&nx[n0], &ny[n0], &nz[n0], &nrc[n0], gr.data(), gi.data(), nchan, dbuf.data(), acc.data());
-          for (int l = 0; l < W && int(n0) + l < nn; ++l) {
-            const int n = int(n0) + l;
-            const double r = std::sqrt(nx[n] * nx[n] + ny[n] * ny[n] + nz[n] * nz[n]);
-            const double rv[3] = {nx[n], ny[n], nz[n]};
-            for (int c = 0; c < nchan; ++c) {
-              const double gu = acc[(c * 4) * W + l];
-              // dF/dr = ds/dr (r/|r|) (G.u) + s (G.du); r = point - atom, so dF/dx_atom = -dF/dr
-              double* fa = force.data() + ((size_t)c * natoms + nk[n]) * 3;
-              for (int k = 0; k < 3; ++k) {
-                const double radial = r > 0.0 ? nds[n] * rv[k] / r * gu : 0.0;
-                fa[k] -= radial + ns[n] * acc[(c * 4 + 1 + k) * W + l];
+            utr[e * P + q] += sr; uti[e * P + q] += si;
+          }
+          for (int j = 0; j <= tj_; ++j)
+            for (int mb = j / 2 + 1; mb <= j; ++mb)
+              for (int ma = 0; ma <= j; ++ma) {
+                const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
+                const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+                utr[e * P + q] = sg * utr[src * P + q]; uti[e * P + q] = -sg * uti[src * P + q];
+              }
+          for (int c = 0; c < nchan; ++c)
+            for (int k = 0; k < K; ++k)
+              bt[((size_t)c * K + k) * P + q] = q < np ? beta[((size_t)p * nchan + c) * K + k] : 0.0;
+        }
+        y_batch(utr.data(), uti.data(), bt.data(), nchan, K, gr.data(), gi.data());
+        for (int q = 0; q < np; ++q) {
+          for (int c = 0; c < nchan; ++c)
+            for (int e = 0; e < iu; ++e) {
+              gpr[(size_t)c * iu + e] = gr[((size_t)c * iu + e) * P + q];
+              gpi[(size_t)c * iu + e] = gi[((size_t)c * iu + e) * P + q];
+            }
+          const Neighbours& n = nb[q];
+          const int nn = int(n.x.size());
+          for (int n0 = 0; n0 < nn; n0 += W) {
+            std::fill(acc.begin(), acc.end(), 0.0);
+            u_du_contract(&n.x[n0], &n.y[n0], &n.z[n0], &n.rc[n0], gpr.data(), gpi.data(), nchan, dbuf.data(),
+                          acc.data());
+            for (int l = 0; l < W; ++l) {
+              const int m = n0 + l;
+              if (n.k[m] < 0) continue;
+              const double r = std::sqrt(n.x[m] * n.x[m] + n.y[m] * n.y[m] + n.z[m] * n.z[m]);
+              const double rv[3] = {n.x[m], n.y[m], n.z[m]};
+              for (int c = 0; c < nchan; ++c) {
+                const double gu = acc[(c * 4) * W + l];
+                // dF/dr = ds/dr (r/|r|) (G.u) + s (G.du); r = point - atom, so dF/dx_atom = -dF/dr
+                double* fa = force.data() + ((size_t)c * natoms + n.k[m]) * 3;
+                for (int k = 0; k < 3; ++k) {
+                  const double radial = r > 0.0 ? n.ds[m] * rv[k] / r * gu : 0.0;
+                  fa[k] -= radial + n.s[m] * acc[(c * 4 + 1 + k) * W + l];
+                }
               }
             }
           }
