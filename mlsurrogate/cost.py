@@ -34,6 +34,8 @@ ENERGY_BYTES_PER_POINT = 170
 #: Ewald's own grid (coarse density grids only): Gaussians, FFT arrays, G² and masks, per point of its grid
 #: (measured: 131,072 atoms on a 64x64x192 grid, Ewald grid 180x180x540, +740 MiB per rank of 2).
 EWALD_BYTES_PER_POINT = 90
+#: Forces' second sweep per pass point besides descriptors and dF/dB: grid indices, flat indices, U(r) gathered.
+FORCES_PASS_BYTES_PER_POINT = 48
 #: Native kernel rates, flop/s per core (README: 21-23 GFLOP/s float64, ~1.6x in float32); LAMMPS' algorithm.
 NATIVE_FLOPS = {"float64": 21e9, "float32": 33e9}
 LAMMPS_FLOPS = 6.5e9
@@ -174,6 +176,14 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
         ewald_points = math.prod(ewald_shape) if own else 0
         memory["energy"] = block * (8 + ENERGY_BYTES_PER_POINT) + EWALD_BYTES_PER_POINT * ewald_points // ranks
     peak = memory["fixed"] + memory["atoms"] + max(memory["accumulator"] + memory["pass"], memory.get("energy", 0))
+    if energy and getattr(options, "forces", False):
+        # second sweep: density and U(r) per block point; per pass point indices, float64 descriptors (and
+        # one copy) and dF/dB of two channels; per batch the network's activations for autograd and the LDOS
+        # gradients. Added to the energy run's peak: the process does not return that memory in between
+        # (measured, 10,000 atoms on 2 ranks: +196 MiB over the energy-only run; README, Forces).
+        memory["forces"] = (block * 16 + per_pass * (4 * k * 8 + FORCES_PASS_BYTES_PER_POINT)
+                            + batch * 8 * (4 * n_e + 3 * sum(widths)))
+        peak += memory["forces"]
     net_seconds = sum(2.0 * a * b / _gemm_rate(b, dtype) for a, b in zip(model.layer_sizes[:-1], model.layer_sizes[1:]))
     desc_flops, desc_rate = _descriptor_flops(params, neighbours, options)
     core = {"descriptors": points * desc_flops / desc_rate, "inference": points * net_seconds,

@@ -217,3 +217,21 @@ def test_two_species_triclinic_forces_on_1_and_2_ranks(tmp_path, comm, be2):
         forward, backward = _one_sided_differences(comm, atoms, model, grid, ecut, atom, axis, h, pseudo)
         central = 0.5 * (forward + backward)
         assert abs(exact[atom, axis] - central) <= _tolerance(central), (atom, axis, exact[atom, axis], central)
+
+
+def test_plan_counts_the_forces_sweep(comm):
+    """`plan`'s memory estimate adds the second sweep on top of the energy run: at least the float64
+    descriptors and dF/dB of two channels per pass point, plus density and U(r) per block point."""
+    from mlsurrogate.cost import estimate
+    from mlsurrogate.energy.stage import EnergySettings
+    from mlsurrogate.model.load import load_model
+    from mlsurrogate.pipeline import PredictOptions
+    model = load_model(comm, str(BE2_MLSM))
+    atoms = ase.io.read(SNAP0) * (4, 4, 4)
+    energy = EnergySettings(pseudo_dir=str(BE2), ecutrho_ry=ECUT_PROD)
+    plans = [estimate(len(atoms), atoms.cell.array, (72, 72, 108), model, 2,
+                      PredictOptions(dtype="float64", energy=energy, forces=f)) for f in (False, True)]
+    assert "forces" not in plans[0].memory_bytes
+    extra = plans[1].memory_bytes["forces"]
+    assert extra >= 3 * 8 * model.n_features * plans[1].points_per_pass + 16 * plans[1].points_per_rank
+    assert plans[1].peak_bytes_per_rank == plans[0].peak_bytes_per_rank + extra
