@@ -712,8 +712,9 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 }
 
 
-// ---- Adjoint (forces). Float64; batches of P grid points in SIMD lanes for dE/dU, neighbours in lanes for dU (LAMMPS' force scheme:
-// G = dE/dU once per point, like compute_yi, then dE/dr_j = G . dU_j/dr_j per neighbour, like compute_deidrj).
+// ---- Adjoint (forces), float64, LAMMPS' SNAP force scheme: G = dE/dU once per grid point (like
+// SNA::compute_yi; P grid points in SIMD lanes), then dE/dr_j = G . dU_j/dr_j per neighbour (like
+// SNA::compute_deidrj; W neighbours in SIMD lanes). The energy path above is untouched.
 // For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
 
 // For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) and dU_j/dr on rows mb <= j/2 by the
