@@ -19,9 +19,11 @@ def gaussian_position_gradient(cell_bohr, shape, start, local_shape, frac_positi
     metric = stencil_geometry(cell_bohr, shape, sigma)[0]
     grad_u = np.zeros((len(frac_positions), 3))            # d/du, u = fractional position x grid points
     for i, d, idx, stencil in atom_stencils(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
-        dd = np.meshgrid(*d, indexing="ij")
         values = field[np.ix_(*idx)] * stencil
-        for k in range(3):                                  # d exp(-d.M.d)/du_k = 2 (M d)_k exp(...)
-            grad_u[i, k] = 2.0 * np.sum(values * sum(metric[k, l] * dd[l] for l in range(3)))
+        # d exp(-d.M.d)/du_k = 2 (M d)_k exp(...): needs the first moments Σ values d_l, each from the
+        # values summed over the other two axes (no 3-D offset arrays)
+        moments = np.array([values.sum(axis=(1, 2)) @ d[0], values.sum(axis=(0, 2)) @ d[1],
+                            values.sum(axis=(0, 1)) @ d[2]])
+        grad_u[i] = 2.0 * (metric @ moments)
     # u_k = shape_k frac_k, frac = τ @ inv(cell): d/dτ = inv(cell) @ (shape * d/du)
     return (grad_u * shape) @ np.linalg.inv(np.asarray(cell_bohr, dtype=float)).T
