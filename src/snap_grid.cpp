@@ -35,8 +35,9 @@ using iarray = py::array_t<int, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
-// Lanes, as two 512-bit vectors of points (Z/B kernel) and one of neighbours (U recursion):
-// float64 16 points / 8 neighbours, float32 32 / 16.
+// Lanes: a batch of P grid points is two 512-bit vectors (Z/B kernel); the U recursion runs on groups of
+// W points, one 512-bit vector, each lane a point taking its neighbours one by one: float64 P 16 / W 8,
+// float32 32 / 16.
 template <typename T>
 struct Lanes;
 template <>
