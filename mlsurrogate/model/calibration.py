@@ -7,8 +7,9 @@ correction ("bias correction" of post-training quantisation): layer by layer, on
 the bias the mean of (reference layer output - low-precision layer output), so the low-precision
 network's mean output over the sample equals the reference's. The reference is the float32 network:
 it is within ~4e-7 of float64 (README "Precision"), 100x below the error corrected here, at half
-float64's cost (this sample is a fixed cost of every run: ~1 us per grid point at 128 atoms). The sample is a fixed sub-lattice of the
-global grid (~``target`` points), so the correction does not depend on the rank count.
+float64's cost (the sample is a fixed cost of every run: ~1.3 µs per grid point at 128 atoms,
+descriptors included). The sample is a fixed sub-lattice of the global grid (~``target`` points),
+so the correction does not depend on the rank count.
 """
 import numpy as np
 
