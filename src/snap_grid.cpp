@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -34,8 +35,9 @@ using iarray = py::array_t<int, py::array::c_style | py::array::forcecast>;
 
 namespace {
 
-// Lanes, as two 512-bit vectors of points (Z/B kernel) and one of neighbours (U recursion):
-// float64 16 points / 8 neighbours, float32 32 / 16.
+// Lanes: a batch of P grid points is two 512-bit vectors (Z/B kernel); the U recursion runs on groups of
+// W points, one 512-bit vector, each lane a point taking its neighbours one by one: float64 P 16 / W 8,
+// float32 32 / 16.
 template <typename T>
 struct Lanes;
 template <>
@@ -142,6 +144,14 @@ class SnapGrid {
             }
           t.zend = int(zterms_.size());
           triples_.push_back(t);
+          for (int iz = t.zbegin; iz < t.zend; ++iz) {
+            const ZTerm& z = zterms_[iz];
+            const double* cgb = cg_.data() + z.cg;
+            for (int ib = 0; ib < z.nb; ++ib)
+              for (int ia = 0; ia < z.na; ++ia)
+                cgzf_.push_back(float(cgb[(z.mb1min + ib) * (j2 + 1) + z.mb2max - ib] *
+                                      cgb[(z.ma1min + ia) * (j2 + 1) + z.ma2max - ia]));
+          }
         }
     build_yterms();
   }
@@ -194,9 +204,10 @@ class SnapGrid {
   struct Job;
   template <typename T>
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
-                    T* buf, T* acr, T* aci) const;
+                    T* buf, T* acr, T* aci, int ld) const;
   template <typename T>
   void zb_batch(const T* utr, const T* uti, T* b) const;
+  void zb_batch_flat(const float* utr, const float* uti, float* b) const;
   template <typename T>
   void run(const Job& job, double* outp, double* times, long long* nneigh_total) const;
 
@@ -207,17 +218,19 @@ class SnapGrid {
   int idxu_max_ = 0;
   std::vector<int> idxu_block_, idxcg_block_;
   std::vector<double> rootpq_, cg_;
+  std::vector<float> cgzf_;  // float32 kernel: per z element, per inner term, the product of its two cg
   std::vector<ZTerm> zterms_;
   std::vector<Triple> triples_;
   std::vector<YTerm> yterms_;
 };
 
-// Adds s_l * U_j(r_l) of W neighbours, rows mb <= j/2, to the lane accumulators acr/aci [idxu_max][W].
+// Adds s_l * U_j(r_l) of W neighbours, one per lane, rows mb <= j/2, to the accumulators acr/aci: element
+// jju of lane l is acr[jju * ld + l] (the lanes are W grid points of a batch; ld = the batch's P).
 // U is built layer by layer (Cayley-Klein recursion) in two small layer buffers that stay in L1;
 // buf holds 4 * (twojmax+1)^2 * W doubles.
 template <typename T>
 void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut,
-                            const double* sd, T* buf, T* acr, T* aci) const {
+                            const double* sd, T* buf, T* acr, T* aci, int ld) const {
   constexpr int W = Lanes<T>::W;
   T ar[W], ai[W], br[W], bi[W], s[W];
   for (int l = 0; l < W; ++l) {
@@ -244,8 +257,8 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
     for (int mb = 0; 2 * mb <= j; ++mb) {
       T* yr = cr + mb * (j + 1) * W;
       T* yi = ci + mb * (j + 1) * W;
-      T* tr = acr + (idxu_block_[j] + mb * (j + 1)) * W;
-      T* ti = aci + (idxu_block_[j] + mb * (j + 1)) * W;
+      T* tr = acr + (idxu_block_[j] + mb * (j + 1)) * ld;
+      T* ti = aci + (idxu_block_[j] + mb * (j + 1)) * ld;
       const T* qr = pr + mb * j * W;
       const T* qi = pi + mb * j * W;
       T kr[W], ki[W];
@@ -264,16 +277,16 @@ void SnapGrid::u_accumulate(const double* rx, const double* ry, const double* rz
           ki[l] = -rpq2 * (br[l] * xi[l] - bi[l] * xr[l]);
           yr[ma * W + l] = vr;
           yi[ma * W + l] = vi;
-          tr[ma * W + l] += s[l] * vr;
-          ti[ma * W + l] += s[l] * vi;
+          tr[ma * ld + l] += s[l] * vr;
+          ti[ma * ld + l] += s[l] * vi;
         }
       }
 #pragma omp simd
       for (int l = 0; l < W; ++l) {
         yr[j * W + l] = kr[l];
         yi[j * W + l] = ki[l];
-        tr[j * W + l] += s[l] * kr[l];
-        ti[j * W + l] += s[l] * ki[l];
+        tr[j * ld + l] += s[l] * kr[l];
+        ti[j * ld + l] += s[l] * ki[l];
       }
     }
     // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror
@@ -350,6 +363,47 @@ void SnapGrid::zb_batch(const T* utr, const T* uti, T* b) const {
   }
 }
 
+// float32: the same sums with the two cg of a term multiplied beforehand (cgzf_) and one sum per z element,
+// c * u1 formed first: 6 operations per term and each U element loaded once (float32 rounding either way).
+void SnapGrid::zb_batch_flat(const float* utr, const float* uti, float* b) const {
+  constexpr int P = Lanes<float>::P;
+  const float* c = cgzf_.data();
+  for (size_t it = 0; it < triples_.size(); ++it) {
+    const Triple& t = triples_[it];
+    const int j1 = t.j1, j2 = t.j2;
+    float sum[P] = {0};
+    for (int iz = t.zbegin; iz < t.zend; ++iz) {
+      const ZTerm& z = zterms_[iz];
+      float zr[P] = {0}, zi[P] = {0};
+      int jju1 = z.jju1 + z.ma1min, jju2 = z.jju2 + z.ma2max;
+      for (int ib = 0; ib < z.nb; ++ib) {
+        for (int ia = 0; ia < z.na; ++ia) {
+          const float cc = *c++;
+          const float* u1r = utr + (jju1 + ia) * P;
+          const float* u1i = uti + (jju1 + ia) * P;
+          const float* u2r = utr + (jju2 - ia) * P;
+          const float* u2i = uti + (jju2 - ia) * P;
+#pragma omp simd
+          for (int l = 0; l < P; ++l) {
+            const float ar = cc * u1r[l], ai = cc * u1i[l], br = u2r[l], bi = u2i[l];
+            zr[l] += ar * br - ai * bi;
+            zi[l] += ar * bi + ai * br;
+          }
+        }
+        jju1 += j1 + 1;
+        jju2 -= j2 + 1;
+      }
+      const float* ur = utr + z.jju * P;
+      const float* ui = uti + z.jju * P;
+      const float wb = float(z.wb);
+#pragma omp simd
+      for (int l = 0; l < P; ++l) sum[l] += wb * (ur[l] * zr[l] + ui[l] * zi[l]);
+    }
+    const float shift = bzero_ ? float(t.j + 1) : 0.0f;
+    for (int l = 0; l < P; ++l) b[it * P + l] = 2.0f * sum[l] - shift;
+  }
+}
+
 #pragma GCC pop_options
 
 // Bins of the periodic cell (nb per axis, "cell bins"), but stored only for the window of unwrapped bins
@@ -420,9 +474,11 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
 #pragma omp parallel num_threads(nth) reduction(+ : t_neigh, t_u, t_zb, nneigh)
 #endif
     {
-      std::vector<T> utr(iu * P), uti(iu * P), acr(iu * W), aci(iu * W), bb(K * P);
+      std::vector<T> utr(iu * P), uti(iu * P), bb(K * P);
       std::vector<T> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W);
-      std::vector<double> nx, ny, nz, nrc, nsf;
+      std::vector<double> nx, ny, nz, nrc, nsf;   // neighbours of the W points of a group, point after point
+      std::vector<double> lx, ly, lz, lrc, lsf;   // the same as [neighbour k][lane], zero-weight padded
+      int first[W + 1];
       using clk = std::chrono::steady_clock;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 4)
@@ -432,90 +488,107 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
         const int np = std::min(P, npts - p0);
         std::fill(utr.begin(), utr.end(), T(0));
         std::fill(uti.begin(), uti.end(), T(0));
-        for (int p = 0; p < P; ++p) {
+        // self term on the diagonal, every lane
+        for (int j = 0; j <= tj_; ++j) {
+          const int jju = idxu_block_[j];
+          for (int ma = 0; ma <= j; ++ma)
+            for (int p = 0; p < P; ++p) utr[(jju + ma * (j + 1) + ma) * P + p] = T(1);
+        }
+        // groups of W points: lane l of the U recursion is point g + l, fed its k-th neighbour at step k, so
+        // each point's U total is summed in its own lane in neighbour order (as LAMMPS sums), with no
+        // cross-lane sums
+        for (int g = 0; g < P; g += W) {
           auto ta = clk::now();
-          // grid point p (padding lanes repeat the last point and are discarded)
-          const double* f = pts + 3 * (p0 + std::min(p, np - 1));
-          double xp[3];
-          int lo[3], hi[3];
-          point_bins(h, cl, rcmax, f, xp, lo, hi);
           nx.clear(); ny.clear(); nz.clear(); nrc.clear(); nsf.clear();
-          for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
-            for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
-              // bins lo[2]..hi[2] of this row are consecutive in the window: one run of entries
-              const int row = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] - cl.blo[2];
-              const int e1 = cl.start[row + hi[2] + 1];
-              for (int e = cl.start[row + lo[2]]; e < e1; ++e) {
-                // image positions precomputed in compute() with the same expression: same rounding
-                const double dx = xp[0] - cl.ex[e];
-                const double dy = xp[1] - cl.ey[e];
-                const double dz = xp[2] - cl.ez[e];
-                const double rsq = dx * dx + dy * dy + dz * dz;
-                const int t = cl.etype[e];
-                if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
-                  const double r = std::sqrt(rsq);
-                  double sfac = 1.0;
-                  if (switch_ && r > rmin0_) {
-                    sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
+          int maxnn = 0;
+          for (int q = 0; q < W; ++q) {
+            const int p = g + q;
+            first[q] = int(nx.size());
+            // grid point p (padding lanes repeat the last point and are discarded)
+            const double* f = pts + 3 * (p0 + std::min(p, np - 1));
+            double xp[3];
+            int lo[3], hi[3];
+            point_bins(h, cl, rcmax, f, xp, lo, hi);
+            for (int b0 = lo[0]; b0 <= hi[0]; ++b0) {
+              for (int b1 = lo[1]; b1 <= hi[1]; ++b1) {
+                // bins lo[2]..hi[2] of this row are consecutive in the window: one run of entries
+                const int row = ((b0 - cl.blo[0]) * cl.rn[1] + (b1 - cl.blo[1])) * cl.rn[2] - cl.blo[2];
+                const int e1 = cl.start[row + hi[2] + 1];
+                for (int e = cl.start[row + lo[2]]; e < e1; ++e) {
+                  // image positions precomputed in compute() with the same expression: same rounding
+                  const double dx = xp[0] - cl.ex[e];
+                  const double dy = xp[1] - cl.ey[e];
+                  const double dz = xp[2] - cl.ez[e];
+                  const double rsq = dx * dx + dy * dy + dz * dz;
+                  const int t = cl.etype[e];
+                  if (rsq < rcutsq[t] && (rsq > 1e-20 || !exclude_coincident_)) {
+                    const double r = std::sqrt(rsq);
+                    double sfac = 1.0;
+                    if (switch_ && r > rmin0_) {
+                      sfac = r > rcut[t] ? 0.0 : 0.5 * (std::cos((r - rmin0_) * (M_PI / (rcut[t] - rmin0_))) + 1.0);
+                    }
+                    nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
+                    nsf.push_back(sfac * wj[t]);
                   }
-                  nx.push_back(dx); ny.push_back(dy); nz.push_back(dz); nrc.push_back(rcut[t]);
-                  nsf.push_back(sfac * wj[t]);
                 }
               }
             }
+            const int nn = int(nx.size()) - first[q];
+            if (p < np) nneigh += nn;
+            maxnn = std::max(maxnn, nn);
           }
-          const int nn = int(nx.size());
-          if (p < np) nneigh += nn;
-          while (nx.size() % W) {   // zero-weight padding
-            nx.push_back(rmin0_ + 1.0); ny.push_back(0.0); nz.push_back(0.0); nrc.push_back(rmin0_ + 2.0);
-            nsf.push_back(0.0);
+          first[W] = int(nx.size());
+          const size_t nl = size_t(maxnn) * W;
+          lx.resize(nl); ly.resize(nl); lz.resize(nl); lrc.resize(nl); lsf.resize(nl);
+          for (int q = 0; q < W; ++q) {
+            const int nn = first[q + 1] - first[q];
+            for (int k = 0; k < maxnn; ++k) {
+              const size_t d = size_t(k) * W + q;
+              if (k < nn) {
+                const int e = first[q] + k;
+                lx[d] = nx[e]; ly[d] = ny[e]; lz[d] = nz[e]; lrc[d] = nrc[e]; lsf[d] = nsf[e];
+              } else {  // zero-weight padding
+                lx[d] = rmin0_ + 1.0; ly[d] = 0.0; lz[d] = 0.0; lrc[d] = rmin0_ + 2.0; lsf[d] = 0.0;
+              }
+            }
           }
           auto tb = clk::now();
           t_neigh += std::chrono::duration<double>(tb - ta).count();
-          // U totals of point p: self term + sum over neighbours, rows mb <= j/2
-          for (int j = 0; j <= tj_; ++j) {
-            const int jju = idxu_block_[j];
-            for (int ma = 0; ma <= j; ++ma) utr[(jju + ma * (j + 1) + ma) * P + p] = T(1);
-          }
-          for (size_t c = 0; c < nx.size(); c += W)
-            u_accumulate<T>(&nx[c], &ny[c], &nz[c], &nrc[c], &nsf[c], ubuf.data(), acr.data(), aci.data());
-          for (int j = 0; j <= tj_; ++j) {
-            const int jb = idxu_block_[j];
-            const int jend = jb + (j / 2 + 1) * (j + 1);
-            for (int jju = jb; jju < jend; ++jju) {  // sum the lanes and zero them for the next point
-              T ar = 0, ai = 0;
-              for (int l = 0; l < W; ++l) {
-                ar += acr[jju * W + l];
-                ai += aci[jju * W + l];
-                acr[jju * W + l] = 0;
-                aci[jju * W + l] = 0;
-              }
-              utr[jju * P + p] += ar;
-              uti[jju * P + p] += ai;
-            }
-          }
-          // the other half of U by symmetry
-          for (int j = 0; j <= tj_; ++j) {
-            int jju = idxu_block_[j];
-            int jjup = jju + (j + 1) * (j + 1) - 1;
-            int mbpar = 1;
-            for (int mb = 0; 2 * mb <= j; ++mb) {
-              int mapar = mbpar;
-              for (int ma = 0; ma <= j; ++ma) {
-                const T sr = utr[jju * P + p], si = uti[jju * P + p];
-                utr[jjup * P + p] = mapar == 1 ? sr : -sr;
-                uti[jjup * P + p] = mapar == 1 ? -si : si;
-                mapar = -mapar;
-                ++jju;
-                --jjup;
-              }
-              mbpar = -mbpar;
-            }
+          for (int k = 0; k < maxnn; ++k) {
+            const size_t d = size_t(k) * W;
+            u_accumulate<T>(&lx[d], &ly[d], &lz[d], &lrc[d], &lsf[d], ubuf.data(), utr.data() + g, uti.data() + g, P);
           }
           t_u += std::chrono::duration<double>(clk::now() - tb).count();
         }
+        auto tu = clk::now();
+        // the other half of U by symmetry, all lanes: u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma])
+        for (int j = 0; j <= tj_; ++j) {
+          int jju = idxu_block_[j];
+          int jjup = jju + (j + 1) * (j + 1) - 1;
+          int mbpar = 1;
+          for (int mb = 0; 2 * mb <= j; ++mb) {
+            int mapar = mbpar;
+            for (int ma = 0; ma <= j; ++ma) {
+              const T sg = mapar == 1 ? T(1) : T(-1);
+              const T* sr = utr.data() + jju * P;
+              const T* si = uti.data() + jju * P;
+              T* dr = utr.data() + jjup * P;
+              T* di = uti.data() + jjup * P;
+#pragma omp simd
+              for (int p = 0; p < P; ++p) { dr[p] = sg * sr[p]; di[p] = -sg * si[p]; }
+              mapar = -mapar;
+              ++jju;
+              --jjup;
+            }
+            mbpar = -mbpar;
+          }
+        }
+        t_u += std::chrono::duration<double>(clk::now() - tu).count();
         auto tc = clk::now();
-        zb_batch<T>(utr.data(), uti.data(), bb.data());
+        if constexpr (std::is_same<T, float>::value)
+          zb_batch_flat(utr.data(), uti.data(), bb.data());
+        else
+          zb_batch<T>(utr.data(), uti.data(), bb.data());
         for (int p = 0; p < np; ++p)
           for (int k = 0; k < K; ++k) outp[(size_t)(p0 + p) * K + k] = double(bb[k * P + p]);
         t_zb += std::chrono::duration<double>(clk::now() - tc).count();

@@ -9,7 +9,7 @@ point does not grow with the number of atoms. Each rank computes only the points
 there is no communication at all.
 
 Values: float64, equal to LAMMPS strictly elementwise to < 1e-10 relative (max over points and
-components, no denominator floor; Be2 settings 1.3e-11 / 6.1e-11 for snapshots 0 / 1). For that the
+components, no denominator floor; Be2 settings 2.1e-11 / 5.8e-11 for snapshots 0 / 1). For that the
 geometry is rounded as LAMMPS rounds it (:func:`lammps_geometry`, grid points at i * (1/n)): a few
 components cancel to 1e-5 of their terms and move by ~4e-11 relative per ulp of a position.
 
