@@ -1096,7 +1096,7 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
           for (int j = 0; j <= tj_; ++j)
             for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
           for (size_t c = 0; c < n.x.size(); c += W)
-            u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data());
+            u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data(), W);
           for (int e = 0; e < iu; ++e) {
             double sr = 0.0, si = 0.0;
             for (int l = 0; l < W; ++l) {
