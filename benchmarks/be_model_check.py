@@ -3,8 +3,9 @@
 For each snapshot folder of `scripts/be_dataset.py` (make-data output in DATA) it runs `predict` (2 MPI
 ranks, float32, the snapshot's own QE grid) and compares F with QE's F (snapshot.json; the Mermin free
 energy). gamma = (F_I2 - F_perfect)/area for the 8-, 12- and 16-layer 1 x 1 cells, model vs DFT: the DFT
-value is ours (same cells in DATA) when present, else benchmarks/results/stacking_fault_dft/summary.json
-(pw.x, 18 x 18 in-plane k-points). Cells missing from DATA are built with `mlsurrogate build hcp` for the
+value is ours (same cells in DATA) when present, else the pw.x runs with make-data's band count in
+benchmarks/results/stacking_fault_dft_bands, else benchmarks/results/stacking_fault_dft/summary.json (pw.x,
+18 x 18 in-plane k-points, fewer bands). Cells missing from DATA are built with `mlsurrogate build hcp` for the
 model. Writes --json and prints a table.
 
 Usage: .venv/bin/python benchmarks/be_model_check.py --model models/be.mlsm [--data DIR] --json OUT.json
@@ -30,6 +31,17 @@ def predict(model, structure, out, grid=None):
            "--precision", "float32", "--no-plot"] + (["--grid", *map(str, grid)] if grid else [])
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.load(open(os.path.join(out, "results.json")))
+
+
+def bands_out(name):
+    """pw.x output of a cell of benchmarks/results/stacking_fault_dft_bands (nbnd = 2 x occupied, as make-data)."""
+    return os.path.join(ROOT, "benchmarks", "results", "stacking_fault_dft_bands", f"{name}_pw.out")
+
+
+def qe_energy(path):
+    """pw.x's final total energy ('!' line), eV."""
+    lines = [l for l in open(path) if l.startswith("!") and "total energy" in l]
+    return float(lines[-1].split("=")[1].split()[0]) * RY_EV
 
 
 def main():
@@ -70,6 +82,9 @@ def main():
             dft, source = None, None
             if all(n in F_dft for n in pair):
                 dft, source = (F_dft[pair[1]] - F_dft[pair[0]]) / area * MJ, "DATA (make-data, this k-mesh)"
+            elif os.path.isfile(bands_out(f"i2_{layers}")) and os.path.isfile(bands_out(f"perfect_{layers}")):
+                dft = (qe_energy(bands_out(f"i2_{layers}")) - qe_energy(bands_out(f"perfect_{layers}"))) / area * MJ
+                source = "stacking_fault_dft_bands (pw.x, nbnd = 2 x occupied)"
             else:
                 runs = [r for r in summary["runs"] if r["layers"] == layers and r["kpoints"][0] == 18]
                 if runs:
