@@ -128,18 +128,7 @@ class SnapGrid {
                 if (ma > mb) continue;
                 if (ma == mb) wb = 0.5;
               }
-              ZTerm z;
-              z.ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
-              z.ma2max = (2 * ma - j - (2 * z.ma1min - j1) + j2) / 2;
-              z.na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - z.ma1min + 1;
-              z.mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
-              z.mb2max = (2 * mb - j - (2 * z.mb1min - j1) + j2) / 2;
-              z.nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - z.mb1min + 1;
-              z.cg = idxcg_block_[(j1 * jdim + j2) * jdim + j];
-              z.jju1 = idxu_block_[j1] + (j1 + 1) * z.mb1min;
-              z.jju2 = idxu_block_[j2] + (j2 + 1) * z.mb2max;
-              z.jju = idxu_block_[j] + (j + 1) * mb + ma;
-              z.wb = wb;
+              ZTerm z = zterm(j1, j2, j, ma, mb, wb);
               zterms_.push_back(z);
             }
           t.zend = int(zterms_.size());
@@ -199,6 +188,7 @@ class SnapGrid {
   void u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut, const double* gr,
                      const double* gi, int nchan, double* buf, double* acc) const;
   void build_yterms();
+  ZTerm zterm(int j1, int j2, int j, int ma, int mb, double wb) const;
   void y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
                double* gi) const;
   struct Job;
@@ -899,6 +889,24 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
 // The Z elements of every (j1 >= j2, j) on rows mb <= j/2 (middle row of an even j: ma <= mb), each with
 // the beta of the bispectrum component it belongs to by the symmetry of B under permuting (j1, j2, j):
 // the scheme of LAMMPS SNA::compute_yi (re-derived in our indexing), so that dE/dU needs one Z per element.
+// The Z term of element (ma, mb) of U_j from U_j1 x U_j2 (LAMMPS' compute_zi index ranges), weight wb.
+ZTerm SnapGrid::zterm(int j1, int j2, int j, int ma, int mb, double wb) const {
+  const int jdim = tj_ + 1;
+  ZTerm z;
+  z.ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
+  z.ma2max = (2 * ma - j - (2 * z.ma1min - j1) + j2) / 2;
+  z.na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - z.ma1min + 1;
+  z.mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
+  z.mb2max = (2 * mb - j - (2 * z.mb1min - j1) + j2) / 2;
+  z.nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - z.mb1min + 1;
+  z.cg = idxcg_block_[(j1 * jdim + j2) * jdim + j];
+  z.jju1 = idxu_block_[j1] + (j1 + 1) * z.mb1min;
+  z.jju2 = idxu_block_[j2] + (j2 + 1) * z.mb2max;
+  z.jju = idxu_block_[j] + (j + 1) * mb + ma;
+  z.wb = wb;
+  return z;
+}
+
 void SnapGrid::build_yterms() {
   const int jdim = tj_ + 1;
   std::vector<int> kb_of((size_t)jdim * jdim * jdim, -1);
@@ -930,18 +938,7 @@ void SnapGrid::build_yterms() {
               if (ma == mb) w = 0.5;
             }
             YTerm y;
-            ZTerm& z = y.z;
-            z.ma1min = std::max(0, (2 * ma - j - j2 + j1) / 2);
-            z.ma2max = (2 * ma - j - (2 * z.ma1min - j1) + j2) / 2;
-            z.na = std::min(j1, (2 * ma - j + j2 + j1) / 2) - z.ma1min + 1;
-            z.mb1min = std::max(0, (2 * mb - j - j2 + j1) / 2);
-            z.mb2max = (2 * mb - j - (2 * z.mb1min - j1) + j2) / 2;
-            z.nb = std::min(j1, (2 * mb - j + j2 + j1) / 2) - z.mb1min + 1;
-            z.cg = idxcg_block_[(j1 * jdim + j2) * jdim + j];
-            z.jju1 = idxu_block_[j1] + (j1 + 1) * z.mb1min;
-            z.jju2 = idxu_block_[j2] + (j2 + 1) * z.mb2max;
-            z.jju = idxu_block_[j] + (j + 1) * mb + ma;
-            z.wb = w;
+            y.z = zterm(j1, j2, j, ma, mb, w);
             y.j1 = j1;
             y.j2 = j2;
             y.kb = k;
