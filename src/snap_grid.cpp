@@ -179,10 +179,12 @@ class SnapGrid {
   }
 
   py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
-                    double rcutfac, darray points_in, int nthreads, bool single, long long bin_atoms) const;
+                    double rcutfac, darray points_in, int nthreads, bool single, long long bin_atoms,
+                    bool keep_u) const;
 
   py::array_t<double> adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
-                              double rcutfac, darray points_in, darray beta_in, int nthreads, long long bin_atoms) const;
+                              double rcutfac, darray points_in, darray beta_in, int nthreads, long long bin_atoms,
+                              py::object u_in) const;
 
  private:
   void u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut, const double* gr,
@@ -199,7 +201,7 @@ class SnapGrid {
   void zb_batch(const T* utr, const T* uti, T* b) const;
   void zb_batch_flat(const float* utr, const float* uti, float* b) const;
   template <typename T>
-  void run(const Job& job, double* outp, double* times, long long* nneigh_total) const;
+  void run(const Job& job, double* outp, double* uout, double* times, long long* nneigh_total) const;
 
   int tj_;
   double rfac0_, rmin0_;
@@ -446,7 +448,7 @@ struct SnapGrid::Job {
 // Descriptors of job.pts into outp [npts][K], arithmetic in T; times = thread-seconds of
 // (neighbours, U, Z+B).
 template <typename T>
-void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneigh_total) const {
+void SnapGrid::run(const Job& job, double* outp, double* uout, double* times, long long* nneigh_total) const {
   constexpr int P = Lanes<T>::P, W = Lanes<T>::W;
   const double* h = job.h;
   const CellList& cl = *job.cl;
@@ -573,6 +575,12 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
             mbpar = -mbpar;
           }
         }
+        if (uout != nullptr)   // the U totals of each point, [point][re, im][idxu_max] (float64 only)
+          for (int p = 0; p < np; ++p)
+            for (int e = 0; e < iu; ++e) {
+              uout[((size_t)(p0 + p) * 2) * iu + e] = double(utr[e * P + p]);
+              uout[((size_t)(p0 + p) * 2 + 1) * iu + e] = double(uti[e * P + p]);
+            }
         t_u += std::chrono::duration<double>(clk::now() - tu).count();
         auto tc = clk::now();
         if constexpr (std::is_same<T, float>::value)
@@ -735,7 +743,8 @@ static Inputs check_inputs(const darray& cell_in, const darray& frac_in, const i
 
 py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
                             darray weights_in, double rcutfac, darray points_in, int nthreads,
-                            bool single, long long bin_atoms) const {
+                            bool single, long long bin_atoms, bool keep_u) const {
+  if (keep_u && single) throw std::invalid_argument("keep_u needs float64 arithmetic");
   const Inputs in = check_inputs(cell_in, frac_in, types_in, radii_in, weights_in, rcutfac, points_in);
   const int natoms = in.natoms;
   const double* h = cell_in.data();
@@ -757,12 +766,14 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   Job job{h, &cl, rcmax, rcut.data(), rcutsq.data(), wj.data(), points_in.data(), npts, K, nthreads};
   double times[3] = {0.0, 0.0, 0.0};
   long long nneigh_total = 0;
+  py::array_t<double> uarr(std::vector<py::ssize_t>{keep_u ? npts : 0, 2, idxu_max_});
   {
+    double* uout = keep_u ? uarr.mutable_data() : nullptr;
     py::gil_scoped_release release;
     if (single)
-      run<float>(job, out.mutable_data(), times, &nneigh_total);
+      run<float>(job, out.mutable_data(), nullptr, times, &nneigh_total);
     else
-      run<double>(job, out.mutable_data(), times, &nneigh_total);
+      run<double>(job, out.mutable_data(), uout, times, &nneigh_total);
   }
   const double t_neigh = times[0], t_u = times[1], t_zb = times[2];
   py::dict timings;
@@ -771,6 +782,7 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   timings["u"] = t_u;
   timings["zb"] = t_zb;
   timings["neighbours_total"] = double(nneigh_total);
+  if (keep_u) return py::make_tuple(out, timings, uarr);
   return py::make_tuple(out, timings);
 }
 
@@ -780,11 +792,15 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 // SNA::compute_deidrj; W neighbours in SIMD lanes). The energy path above is untouched.
 // For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
 
-// For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) and dU_j/dr on rows mb <= j/2 by the
-// Cayley-Klein recursion with LAMMPS SNA::compute_duarray's derivatives of a and b, contracted at once with
-// the gradient (rows mb <= j/2, see y_batch) G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
-// acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] += G_c . du(l)/dr_k (real parts of
-// conj(G) u). Nothing per neighbour is stored: two layers of u and du live in buf, 16 (twojmax+1)^2 W doubles.
+// For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) on rows mb <= j/2 by the Cayley-Klein
+// recursion, and the contraction with the gradient (rows mb <= j/2, see y_batch) G_c = d(sum_k beta_c,k B_k)/dU
+// of nchan channels and its derivative in r by reverse mode (the adjoint of the recursion): with E_c = sum
+// Re(conj(G_c) u), one backward sweep over the layers gives dE_c/d(a, b) of the Cayley-Klein parameters, and
+// dE_c/dr_k = dE_c/d(a, b) . d(a, b)/dr_k (LAMMPS SNA::compute_duarray's derivatives of a and b). This costs
+// ~3 complex multiply-adds per element and channel instead of dU/dr's three directions (LAMMPS'
+// compute_duidrj + compute_deidrj): acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] +=
+// G_c . du(l)/dr_k (real parts of conj(G) u). buf: 2 (1 + nchan) idxu_max W doubles (all layers of u, and
+// their adjoints per channel); nothing per neighbour outlives the call.
 void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
                              const double* gr, const double* gi, int nchan, double* buf, double* acc) const {
   constexpr int W = Lanes<double>::W;
@@ -817,72 +833,119 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
     dbr[1][l] += r0inv;
     dbi[0][l] += -r0inv;
   }
-  const int L = (tj_ + 1) * (tj_ + 1) * W;
-  // layer buffers: [u_r, u_i, du_r x3, du_i x3] for the previous (p) and current (q) layer
-  double* p[8];
-  double* q[8];
-  for (int a = 0; a < 8; ++a) { p[a] = buf + a * L; q[a] = buf + (8 + a) * L; }
-  for (int l = 0; l < W; ++l) {
-    p[0][l] = 1.0;
-    for (int a = 1; a < 8; ++a) p[a][l] = 0.0;
-  }
-  for (int c = 0; c < nchan; ++c)   // j = 0: u = 1, du = 0
-    for (int l = 0; l < W; ++l) acc[c * 4 * W + l] += gr[c * idxu_max_];
+  const int iu = idxu_max_;
   const int jdim1 = tj_ + 2;
+  // u of every layer j at idxu_block_[j] + mb (j + 1) + ma (rows mb <= j/2, and for odd j < twojmax the
+  // mirrored row (j + 1)/2 that layer j + 1 reads), lanes innermost
+  double* ur = buf;
+  double* ui = buf + (size_t)iu * W;
+  for (int l = 0; l < W; ++l) { ur[l] = 1.0; ui[l] = 0.0; }
   for (int j = 1; j <= tj_; ++j) {
-    const int jb = idxu_block_[j];
+    const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
     for (int mb = 0; 2 * mb <= j; ++mb) {
       for (int ma = 0; ma <= j; ++ma) {
-        const int e = (mb * (j + 1) + ma) * W;
+        const int e = (jb + mb * (j + 1) + ma) * W;
         const double c1 = ma < j ? rootpq_[(j - ma) * jdim1 + (j - mb)] : 0.0;   // conj(a) u_{j-1}[mb][ma]
         const double c2 = ma > 0 ? rootpq_[ma * jdim1 + (j - mb)] : 0.0;         // conj(b) u_{j-1}[mb][ma-1]
-        const int q1 = (mb * j + std::min(ma, j - 1)) * W, q2 = (mb * j + std::max(ma - 1, 0)) * W;
+        const int q1 = (jp + mb * j + std::min(ma, j - 1)) * W, q2 = (jp + mb * j + std::max(ma - 1, 0)) * W;
 #pragma omp simd
         for (int l = 0; l < W; ++l) {
-          const double x1r = p[0][q1 + l], x1i = p[1][q1 + l], x2r = p[0][q2 + l], x2i = p[1][q2 + l];
-          q[0][e + l] = c1 * (ar[l] * x1r + ai[l] * x1i) - c2 * (br[l] * x2r + bi[l] * x2i);
-          q[1][e + l] = c1 * (ar[l] * x1i - ai[l] * x1r) - c2 * (br[l] * x2i - bi[l] * x2r);
-        }
-        for (int k = 0; k < 3; ++k) {
-#pragma omp simd
-          for (int l = 0; l < W; ++l) {
-            const double x1r = p[0][q1 + l], x1i = p[1][q1 + l], x2r = p[0][q2 + l], x2i = p[1][q2 + l];
-            const double d1r = p[2 + k][q1 + l], d1i = p[5 + k][q1 + l];
-            const double d2r = p[2 + k][q2 + l], d2i = p[5 + k][q2 + l];
-            q[2 + k][e + l] = c1 * (dar[k][l] * x1r + dai[k][l] * x1i + ar[l] * d1r + ai[l] * d1i) -
-                              c2 * (dbr[k][l] * x2r + dbi[k][l] * x2i + br[l] * d2r + bi[l] * d2i);
-            q[5 + k][e + l] = c1 * (dar[k][l] * x1i - dai[k][l] * x1r + ar[l] * d1i - ai[l] * d1r) -
-                              c2 * (dbr[k][l] * x2i - dbi[k][l] * x2r + br[l] * d2i - bi[l] * d2r);
-          }
-        }
-        const int g = jb + mb * (j + 1) + ma;
-        for (int c = 0; c < nchan; ++c) {
-          const double g_r = gr[c * idxu_max_ + g], g_i = gi[c * idxu_max_ + g];
-          double* a = acc + c * 4 * W;
-          for (int k = 0; k < 4; ++k) {
-            const double* vr = q[k == 0 ? 0 : 1 + k] + e;
-            const double* vi = q[k == 0 ? 1 : 4 + k] + e;
-#pragma omp simd
-            for (int l = 0; l < W; ++l) a[k * W + l] += g_r * vr[l] + g_i * vi[l];
-          }
+          const double x1r = ur[q1 + l], x1i = ui[q1 + l], x2r = ur[q2 + l], x2i = ui[q2 + l];
+          ur[e + l] = c1 * (ar[l] * x1r + ai[l] * x1i) - c2 * (br[l] * x2r + bi[l] * x2i);
+          ui[e + l] = c1 * (ar[l] * x1i - ai[l] * x1r) - c2 * (br[l] * x2i - bi[l] * x2r);
         }
       }
     }
-    // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror of
-    // row (j-1)/2: u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]), and so is du
-    if (j % 2 == 1 && j < tj_) {
+    if (j % 2 == 1 && j < tj_) {   // u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]), mb = (j-1)/2
       const int mb = (j - 1) / 2;
       for (int ma = 0; ma <= j; ++ma) {
         const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-        const int src = (mb * (j + 1) + ma) * W, dst = ((j - mb) * (j + 1) + j - ma) * W;
-        for (int a = 0; a < 8; ++a) {
-          const double f = (a == 0 || (a >= 2 && a < 5)) ? sg : -sg;   // real parts sg, imaginary parts -sg
+        const int src = (jb + mb * (j + 1) + ma) * W, dst = (jb + (j - mb) * (j + 1) + j - ma) * W;
 #pragma omp simd
-          for (int l = 0; l < W; ++l) q[a][dst + l] = f * q[a][src + l];
+        for (int l = 0; l < W; ++l) { ur[dst + l] = sg * ur[src + l]; ui[dst + l] = -sg * ui[src + l]; }
+      }
+    }
+  }
+  double* vr = buf + 2 * (size_t)iu * W;   // adjoint of u for one channel: dE_c/d(Re, Im u)
+  double* vi = vr + (size_t)iu * W;
+  for (int c = 0; c < nchan; ++c) {
+    const double* g_r = gr + (size_t)c * iu;
+    const double* g_i = gi + (size_t)c * iu;
+    double gu[W], sar[W], sai[W], sbr[W], sbi[W];
+    for (int l = 0; l < W; ++l) { gu[l] = g_r[0]; sar[l] = sai[l] = sbr[l] = sbi[l] = 0.0; }
+    // seed: the adjoint of each computed element is G (E = sum G.u over rows mb <= j/2); mirrored rows 0
+    for (int j = 1; j <= tj_; ++j) {
+      const int jb = idxu_block_[j];
+      for (int mb = 0; 2 * mb <= j; ++mb)
+        for (int ma = 0; ma <= j; ++ma) {
+          const int g = jb + mb * (j + 1) + ma, e = g * W;
+          const double hr = g_r[g], hi = g_i[g];
+#pragma omp simd
+          for (int l = 0; l < W; ++l) {
+            gu[l] += hr * ur[e + l] + hi * ui[e + l];
+            vr[e + l] = hr;
+            vi[e + l] = hi;
+          }
+        }
+      if (j % 2 == 1 && j < tj_) {
+        const int mb = (j + 1) / 2;
+        for (int ma = 0; ma <= j; ++ma) {
+          const int e = (jb + mb * (j + 1) + ma) * W;
+#pragma omp simd
+          for (int l = 0; l < W; ++l) { vr[e + l] = 0.0; vi[e + l] = 0.0; }
         }
       }
     }
-    std::swap(p, q);
+    // backward over the layers: the mirror of layer j, then its recursion (into layer j - 1 and a, b)
+    for (int j = tj_; j >= 1; --j) {
+      const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
+      if (j % 2 == 1 && j < tj_) {
+        const int mb = (j - 1) / 2;
+        for (int ma = 0; ma <= j; ++ma) {
+          const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+          const int src = (jb + mb * (j + 1) + ma) * W, dst = (jb + (j - mb) * (j + 1) + j - ma) * W;
+#pragma omp simd
+          for (int l = 0; l < W; ++l) { vr[src + l] += sg * vr[dst + l]; vi[src + l] -= sg * vi[dst + l]; }
+        }
+      }
+      for (int mb = 0; 2 * mb <= j; ++mb) {
+        for (int ma = 0; ma <= j; ++ma) {
+          const int e = (jb + mb * (j + 1) + ma) * W;
+          if (ma < j) {
+            const double c1 = rootpq_[(j - ma) * jdim1 + (j - mb)];
+            const int q1 = (jp + mb * j + ma) * W;
+#pragma omp simd
+            for (int l = 0; l < W; ++l) {
+              const double tr = c1 * vr[e + l], ti = c1 * vi[e + l];
+              const double x1r = ur[q1 + l], x1i = ui[q1 + l];
+              sar[l] += x1r * tr + x1i * ti;
+              sai[l] += x1i * tr - x1r * ti;
+              vr[q1 + l] += ar[l] * tr - ai[l] * ti;
+              vi[q1 + l] += ai[l] * tr + ar[l] * ti;
+            }
+          }
+          if (ma > 0) {
+            const double c2 = rootpq_[ma * jdim1 + (j - mb)];
+            const int q2 = (jp + mb * j + ma - 1) * W;
+#pragma omp simd
+            for (int l = 0; l < W; ++l) {
+              const double tr = c2 * vr[e + l], ti = c2 * vi[e + l];
+              const double x2r = ur[q2 + l], x2i = ui[q2 + l];
+              sbr[l] -= x2r * tr + x2i * ti;
+              sbi[l] -= x2i * tr - x2r * ti;
+              vr[q2 + l] -= br[l] * tr - bi[l] * ti;
+              vi[q2 + l] -= bi[l] * tr + br[l] * ti;
+            }
+          }
+        }
+      }
+    }
+    double* a = acc + c * 4 * W;
+    for (int l = 0; l < W; ++l) {
+      a[l] += gu[l];
+      for (int k = 0; k < 3; ++k)
+        a[(1 + k) * W + l] += sar[l] * dar[k][l] + sai[l] * dai[k][l] + sbr[l] * dbr[k][l] + sbi[l] * dbi[k][l];
+    }
   }
 }
 
@@ -1001,7 +1064,7 @@ void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta,
 
 py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
                                       darray weights_in, double rcutfac, darray points_in, darray beta_in,
-                                      int nthreads, long long bin_atoms) const {
+                                      int nthreads, long long bin_atoms, py::object u_in) const {
   const Inputs in = check_inputs(cell_in, frac_in, types_in, radii_in, weights_in, rcutfac, points_in);
   const int natoms = in.natoms;
   const int npts = int(points_in.shape(0));
@@ -1009,6 +1072,16 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
   if (beta_in.ndim() != 3 || beta_in.shape(0) != npts || beta_in.shape(2) != K)
     throw std::invalid_argument("beta must be (m, channels, ncoeff)");
   const int nchan = int(beta_in.shape(1));
+  // optional U totals of the points from compute(keep_u=True): then U is not summed again here
+  darray u_totals;
+  const double* ut = nullptr;
+  if (!u_in.is_none()) {
+    u_totals = darray::ensure(u_in);
+    if (!u_totals || u_totals.ndim() != 3 || u_totals.shape(0) != npts || u_totals.shape(1) != 2 ||
+        u_totals.shape(2) != idxu_max_)
+      throw std::invalid_argument("u_totals must be (m, 2, idxu_max) from compute(keep_u=True) of the same points");
+    ut = u_totals.data();
+  }
   const double* h = cell_in.data();
   const int* ty = types_in.data();
   const std::vector<double>&rcut = in.rcut, &rcutsq = in.rcutsq, &wj = in.wj;
@@ -1033,7 +1106,7 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
       std::vector<double> utr((size_t)iu * P), uti((size_t)iu * P), acr(iu * W, 0.0), aci(iu * W, 0.0);
       std::vector<double> bt((size_t)nchan * K * P), gr((size_t)nchan * iu * P), gi((size_t)nchan * iu * P);
       std::vector<double> gpr((size_t)nchan * iu), gpi((size_t)nchan * iu);
-      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W), dbuf(16 * (tj_ + 1) * (tj_ + 1) * W);
+      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W), dbuf(2 * (1 + (size_t)nchan) * iu * W);
       std::vector<double> acc(4 * nchan * W);
       struct Neighbours { std::vector<double> x, y, z, rc, s, ds; std::vector<int> k; };
       std::vector<Neighbours> nb(P);
@@ -1089,26 +1162,33 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
             n.x.push_back(rmin0_ + 1.0); n.y.push_back(0.0); n.z.push_back(0.0); n.rc.push_back(rmin0_ + 2.0);
             n.s.push_back(0.0); n.ds.push_back(0.0); n.k.push_back(-1);
           }
-          // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest by symmetry
-          for (int j = 0; j <= tj_; ++j)
-            for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
-          for (size_t c = 0; c < n.x.size(); c += W)
-            u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data(), W);
-          for (int e = 0; e < iu; ++e) {
-            double sr = 0.0, si = 0.0;
-            for (int l = 0; l < W; ++l) {
-              sr += acr[e * W + l]; si += aci[e * W + l];
-              acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
+          if (ut != nullptr) {   // the descriptors' U totals of this point
+            for (int e = 0; e < iu; ++e) {
+              utr[e * P + q] = ut[((size_t)p * 2) * iu + e];
+              uti[e * P + q] = ut[((size_t)p * 2 + 1) * iu + e];
             }
-            utr[e * P + q] += sr; uti[e * P + q] += si;
-          }
-          for (int j = 0; j <= tj_; ++j)
-            for (int mb = j / 2 + 1; mb <= j; ++mb)
-              for (int ma = 0; ma <= j; ++ma) {
-                const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
-                const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-                utr[e * P + q] = sg * utr[src * P + q]; uti[e * P + q] = -sg * uti[src * P + q];
+          } else {
+            // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest by symmetry
+            for (int j = 0; j <= tj_; ++j)
+              for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
+            for (size_t c = 0; c < n.x.size(); c += W)
+              u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data(), W);
+            for (int e = 0; e < iu; ++e) {
+              double sr = 0.0, si = 0.0;
+              for (int l = 0; l < W; ++l) {
+                sr += acr[e * W + l]; si += aci[e * W + l];
+                acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
               }
+              utr[e * P + q] += sr; uti[e * P + q] += si;
+            }
+            for (int j = 0; j <= tj_; ++j)
+              for (int mb = j / 2 + 1; mb <= j; ++mb)
+                for (int ma = 0; ma <= j; ++ma) {
+                  const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
+                  const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+                  utr[e * P + q] = sg * utr[src * P + q]; uti[e * P + q] = -sg * uti[src * P + q];
+                }
+          }
           for (int c = 0; c < nchan; ++c)
             for (int k = 0; k < K; ++k)
               bt[((size_t)c * K + k) * P + q] = q < np ? beta[((size_t)p * nchan + c) * K + k] : 0.0;
@@ -1169,14 +1249,16 @@ PYBIND11_MODULE(SNAPGRID_MODULE, m) {
       .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)
       .def("compute", &SnapGrid::compute, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
-           py::arg("single") = false, py::arg("bin_atoms") = -1,
+           py::arg("single") = false, py::arg("bin_atoms") = -1, py::arg("keep_u") = false,
            "Descriptors (m, K) of fractional points (m, 3), returned as float64; arithmetic in float64, or "
-           "float32 with single=True. Returns (array, timings dict).")
+           "float32 with single=True. Returns (array, timings dict), and with keep_u=True (float64 only) also "
+           "the points' U totals (m, 2, idxu_max) for adjoint(u_totals=...).")
       .def("adjoint", &SnapGrid::adjoint, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("beta"),
-           py::arg("nthreads") = 0, py::arg("bin_atoms") = -1,
+           py::arg("nthreads") = 0, py::arg("bin_atoms") = -1, py::arg("u_totals") = py::none(),
            "Gradient (C, n, 3) of sum_p sum_k beta[p, c, k] B_k(p) with respect to the Cartesian position "
-           "of every atom passed (Å^-1 times beta's unit); beta (m, C, K) float64, arithmetic float64.");
+           "of every atom passed (Å^-1 times beta's unit); beta (m, C, K) float64, arithmetic float64. u_totals: "
+           "compute(keep_u=True)'s U totals of the same points (then U is not summed again).");
 #ifdef _OPENMP
   m.attr("openmp") = true;
 #else

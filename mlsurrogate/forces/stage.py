@@ -60,22 +60,26 @@ def position_gradients(comm, energy_plan, grid, decomp, density):
 
 
 def descriptor_sweep(comm, backend, network, decomp, plan, ldos_grad, u, batch_size=2048):
-    """dF/dR (n, 3) eV/Å through the LDOS (descriptors, network, Fermi level). Collective."""
+    """dF/dR (n, 3) eV/Å through the LDOS (descriptors, network, Fermi level). Collective.
+
+    Batch by batch of ``batch_size`` points: descriptors with the kernel's U totals kept (8 KB per point
+    at twojmax 10, one batch at a time), network forward and backward, then the adjoint from those U."""
     from mpi4py import MPI
     g_a = g_b = None
     mu_sum = 0.0
     for offset in plan.offsets:
-        idx, desc = backend.compute_pass(plan, offset)
-        flat = decomp.local_flat_index(*idx.T)
-        beta = np.empty((len(idx), 2, desc.shape[1]))
-        for s in range(0, len(idx), batch_size):
-            sl = slice(s, s + batch_size)
-            a, b = ldos_grad.parts(u[flat[sl]])
-            ldos, (beta[sl, 0], beta[sl, 1]) = network(desc[sl], lambda l: (a, np.broadcast_to(b, l.shape)))
-            mu_sum += ldos_grad.mu_sum(ldos, u[flat[sl]])
-        g = backend.adjoint_points(idx, beta)
-        g_a = g[0] if g_a is None else g_a + g[0]
-        g_b = g[1] if g_b is None else g_b + g[1]
+        pass_idx = plan.block_indices(decomp, offset)
+        for s in range(0, len(pass_idx), batch_size):
+            idx = pass_idx[s:s + batch_size]
+            desc, u_totals = backend.compute_points(idx, keep_u=True)
+            flat = decomp.local_flat_index(*idx.T)
+            beta = np.empty((len(idx), 2, desc.shape[1]))
+            a, b = ldos_grad.parts(u[flat])
+            ldos, (beta[:, 0], beta[:, 1]) = network(desc, lambda l: (a, np.broadcast_to(b, l.shape)))
+            mu_sum += ldos_grad.mu_sum(ldos, u[flat])
+            g = backend.adjoint_points(idx, beta, u_totals)
+            g_a = g[0] if g_a is None else g_a + g[0]
+            g_b = g[1] if g_b is None else g_b + g[1]
     if g_a is None:
         g_a = g_b = np.zeros((backend.natoms_total, 3))
     g_a, g_b = comm.allreduce(g_a, op=MPI.SUM), comm.allreduce(g_b, op=MPI.SUM)
