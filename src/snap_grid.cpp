@@ -45,6 +45,36 @@ struct Lanes<double> { static constexpr int P = 16, W = 8; };
 template <>
 struct Lanes<float> { static constexpr int P = 32, W = 16; };
 
+// 8 doubles in registers for the adjoint's SIMD code: one AVX-512 vector, or two AVX / four SSE2 vectors
+// (GCC vector types; a plain 64-byte vector type is lowered badly without AVX-512). ld8/st8 load and store
+// 8 doubles at any address, bc8 broadcasts.
+#if defined(__AVX512F__)
+constexpr int VBYTES = 64;
+#elif defined(__AVX__)
+constexpr int VBYTES = 32;
+#else
+constexpr int VBYTES = 16;
+#endif
+typedef double vd __attribute__((vector_size(VBYTES)));
+typedef double vdu __attribute__((vector_size(VBYTES), aligned(8), may_alias));   // unaligned access
+constexpr int NV = 64 / VBYTES, VL = VBYTES / 8;
+struct v8d { vd v[NV]; };
+inline v8d ld8(const double* p) {
+  v8d r;
+  for (int i = 0; i < NV; ++i) r.v[i] = *(const vdu*)(p + i * VL);
+  return r;
+}
+inline void st8(double* p, const v8d& a) {
+  for (int i = 0; i < NV; ++i) *(vdu*)(p + i * VL) = a.v[i];
+}
+inline v8d bc8(double x) { v8d r; for (int i = 0; i < NV; ++i) r.v[i] = vd{} + x; return r; }
+inline v8d operator+(v8d a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] += b.v[i]; return a; }
+inline v8d operator-(v8d a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] -= b.v[i]; return a; }
+inline v8d operator*(v8d a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] *= b.v[i]; return a; }
+inline v8d operator*(double x, v8d a) { for (int i = 0; i < NV; ++i) a.v[i] *= x; return a; }
+inline v8d& operator+=(v8d& a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] += b.v[i]; return a; }
+inline v8d& operator-=(v8d& a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] -= b.v[i]; return a; }
+
 struct ZTerm {          // one element z(j1,j2,j; ma,mb) and its weight in B
   int ma1min, ma2max, na, mb1min, mb2max, nb, cg, jju1, jju2, jju;
   double wb;            // 1 (full) or 0.5 (middle element of an even j)
@@ -57,6 +87,7 @@ struct Triple {
 struct YTerm {          // one element z(j1,j2,j; ma,mb), j1 >= j2, any j, and where it enters dE/dU (adjoint)
   ZTerm z;              // geometry of the Z sum; z.jju: the element (j; ma, mb) of U it multiplies
   int j1, j2, kb;       // kb: the bispectrum component whose beta it carries
+  int c0;               // its first product of two cg in cgy_
   double fac;           // multiplicity and (j1+1)/(j+1) factor of LAMMPS SNA::compute_yi, times 2 w(ma, mb)
 };
 
@@ -214,6 +245,7 @@ class SnapGrid {
   std::vector<ZTerm> zterms_;
   std::vector<Triple> triples_;
   std::vector<YTerm> yterms_;
+  std::vector<double> cgy_;  // adjoint: per Y element, per inner term, the product of its two cg
 };
 
 // Adds s_l * U_j(r_l) of W neighbours, one per lane, rows mb <= j/2, to the accumulators acr/aci: element
@@ -801,7 +833,7 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 // compute_duidrj + compute_deidrj): acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] +=
 // G_c . du(l)/dr_k (real parts of conj(G) u). buf: 2 (1 + nchan) idxu_max W doubles (all layers of u, and
 // their adjoints per channel); nothing per neighbour outlives the call.
-void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
+__attribute__((noinline)) void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
                              const double* gr, const double* gi, int nchan, double* buf, double* acc) const {
   constexpr int W = Lanes<double>::W;
   double ar[W], ai[W], br[W], bi[W], dar[3][W], dai[3][W], dbr[3][W], dbi[3][W];
@@ -835,11 +867,14 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
   }
   const int iu = idxu_max_;
   const int jdim1 = tj_ + 2;
+  static_assert(W == 8, "u_du_contract works on one v8d of neighbours");
+  const v8d AR = ld8(ar), AI = ld8(ai), BR = ld8(br), BI = ld8(bi);
   // u of every layer j at idxu_block_[j] + mb (j + 1) + ma (rows mb <= j/2, and for odd j < twojmax the
-  // mirrored row (j + 1)/2 that layer j + 1 reads), lanes innermost
+  // mirrored row (j + 1)/2 that layer j + 1 reads), 8 doubles (the W lanes) per element
   double* ur = buf;
   double* ui = buf + (size_t)iu * W;
-  for (int l = 0; l < W; ++l) { ur[l] = 1.0; ui[l] = 0.0; }
+  st8(ur, bc8(1.0));
+  st8(ui, bc8(0.0));
   for (int j = 1; j <= tj_; ++j) {
     const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
     for (int mb = 0; 2 * mb <= j; ++mb) {
@@ -848,12 +883,9 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
         const double c1 = ma < j ? rootpq_[(j - ma) * jdim1 + (j - mb)] : 0.0;   // conj(a) u_{j-1}[mb][ma]
         const double c2 = ma > 0 ? rootpq_[ma * jdim1 + (j - mb)] : 0.0;         // conj(b) u_{j-1}[mb][ma-1]
         const int q1 = (jp + mb * j + std::min(ma, j - 1)) * W, q2 = (jp + mb * j + std::max(ma - 1, 0)) * W;
-#pragma omp simd
-        for (int l = 0; l < W; ++l) {
-          const double x1r = ur[q1 + l], x1i = ui[q1 + l], x2r = ur[q2 + l], x2i = ui[q2 + l];
-          ur[e + l] = c1 * (ar[l] * x1r + ai[l] * x1i) - c2 * (br[l] * x2r + bi[l] * x2i);
-          ui[e + l] = c1 * (ar[l] * x1i - ai[l] * x1r) - c2 * (br[l] * x2i - bi[l] * x2r);
-        }
+        const v8d x1r = ld8(ur + q1), x1i = ld8(ui + q1), x2r = ld8(ur + q2), x2i = ld8(ui + q2);
+        st8(ur + e, c1 * (AR * x1r + AI * x1i) - c2 * (BR * x2r + BI * x2i));
+        st8(ui + e, c1 * (AR * x1i - AI * x1r) - c2 * (BR * x2i - BI * x2r));
       }
     }
     if (j % 2 == 1 && j < tj_) {   // u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]), mb = (j-1)/2
@@ -861,8 +893,8 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
       for (int ma = 0; ma <= j; ++ma) {
         const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
         const int src = (jb + mb * (j + 1) + ma) * W, dst = (jb + (j - mb) * (j + 1) + j - ma) * W;
-#pragma omp simd
-        for (int l = 0; l < W; ++l) { ur[dst + l] = sg * ur[src + l]; ui[dst + l] = -sg * ui[src + l]; }
+        st8(ur + dst, sg * ld8(ur + src));
+        st8(ui + dst, -sg * ld8(ui + src));
       }
     }
   }
@@ -871,8 +903,7 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
   for (int c = 0; c < nchan; ++c) {
     const double* g_r = gr + (size_t)c * iu;
     const double* g_i = gi + (size_t)c * iu;
-    double gu[W], sar[W], sai[W], sbr[W], sbi[W];
-    for (int l = 0; l < W; ++l) { gu[l] = g_r[0]; sar[l] = sai[l] = sbr[l] = sbi[l] = 0.0; }
+    v8d gu = bc8(g_r[0]), sar = bc8(0.0), sai = bc8(0.0), sbr = bc8(0.0), sbi = bc8(0.0);
     // seed: the adjoint of each computed element is G (E = sum G.u over rows mb <= j/2); mirrored rows 0
     for (int j = 1; j <= tj_; ++j) {
       const int jb = idxu_block_[j];
@@ -880,19 +911,16 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
         for (int ma = 0; ma <= j; ++ma) {
           const int g = jb + mb * (j + 1) + ma, e = g * W;
           const double hr = g_r[g], hi = g_i[g];
-#pragma omp simd
-          for (int l = 0; l < W; ++l) {
-            gu[l] += hr * ur[e + l] + hi * ui[e + l];
-            vr[e + l] = hr;
-            vi[e + l] = hi;
-          }
+          gu += hr * ld8(ur + e) + hi * ld8(ui + e);
+          st8(vr + e, bc8(hr));
+          st8(vi + e, bc8(hi));
         }
       if (j % 2 == 1 && j < tj_) {
         const int mb = (j + 1) / 2;
         for (int ma = 0; ma <= j; ++ma) {
           const int e = (jb + mb * (j + 1) + ma) * W;
-#pragma omp simd
-          for (int l = 0; l < W; ++l) { vr[e + l] = 0.0; vi[e + l] = 0.0; }
+          st8(vr + e, bc8(0.0));
+          st8(vi + e, bc8(0.0));
         }
       }
     }
@@ -904,47 +932,42 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
         for (int ma = 0; ma <= j; ++ma) {
           const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
           const int src = (jb + mb * (j + 1) + ma) * W, dst = (jb + (j - mb) * (j + 1) + j - ma) * W;
-#pragma omp simd
-          for (int l = 0; l < W; ++l) { vr[src + l] += sg * vr[dst + l]; vi[src + l] -= sg * vi[dst + l]; }
+          st8(vr + src, ld8(vr + src) + sg * ld8(vr + dst));
+          st8(vi + src, ld8(vi + src) - sg * ld8(vi + dst));
         }
       }
       for (int mb = 0; 2 * mb <= j; ++mb) {
         for (int ma = 0; ma <= j; ++ma) {
           const int e = (jb + mb * (j + 1) + ma) * W;
+          const v8d wr = ld8(vr + e), wi = ld8(vi + e);
           if (ma < j) {
             const double c1 = rootpq_[(j - ma) * jdim1 + (j - mb)];
             const int q1 = (jp + mb * j + ma) * W;
-#pragma omp simd
-            for (int l = 0; l < W; ++l) {
-              const double tr = c1 * vr[e + l], ti = c1 * vi[e + l];
-              const double x1r = ur[q1 + l], x1i = ui[q1 + l];
-              sar[l] += x1r * tr + x1i * ti;
-              sai[l] += x1i * tr - x1r * ti;
-              vr[q1 + l] += ar[l] * tr - ai[l] * ti;
-              vi[q1 + l] += ai[l] * tr + ar[l] * ti;
-            }
+            const v8d tr = c1 * wr, ti = c1 * wi, x1r = ld8(ur + q1), x1i = ld8(ui + q1);
+            sar += x1r * tr + x1i * ti;
+            sai += x1i * tr - x1r * ti;
+            st8(vr + q1, ld8(vr + q1) + (AR * tr - AI * ti));
+            st8(vi + q1, ld8(vi + q1) + (AI * tr + AR * ti));
           }
           if (ma > 0) {
             const double c2 = rootpq_[ma * jdim1 + (j - mb)];
             const int q2 = (jp + mb * j + ma - 1) * W;
-#pragma omp simd
-            for (int l = 0; l < W; ++l) {
-              const double tr = c2 * vr[e + l], ti = c2 * vi[e + l];
-              const double x2r = ur[q2 + l], x2i = ui[q2 + l];
-              sbr[l] -= x2r * tr + x2i * ti;
-              sbi[l] -= x2i * tr - x2r * ti;
-              vr[q2 + l] -= br[l] * tr - bi[l] * ti;
-              vi[q2 + l] -= bi[l] * tr + br[l] * ti;
-            }
+            const v8d tr = c2 * wr, ti = c2 * wi, x2r = ld8(ur + q2), x2i = ld8(ui + q2);
+            sbr -= x2r * tr + x2i * ti;
+            sbi -= x2i * tr - x2r * ti;
+            st8(vr + q2, ld8(vr + q2) - (BR * tr - BI * ti));
+            st8(vi + q2, ld8(vi + q2) - (BI * tr + BR * ti));
           }
         }
       }
     }
+    double gul[W], sarl[W], sail[W], sbrl[W], sbil[W];
+    st8(gul, gu); st8(sarl, sar); st8(sail, sai); st8(sbrl, sbr); st8(sbil, sbi);
     double* a = acc + c * 4 * W;
     for (int l = 0; l < W; ++l) {
-      a[l] += gu[l];
+      a[l] += gul[l];
       for (int k = 0; k < 3; ++k)
-        a[(1 + k) * W + l] += sar[l] * dar[k][l] + sai[l] * dai[k][l] + sbr[l] * dbr[k][l] + sbi[l] * dbi[k][l];
+        a[(1 + k) * W + l] += sarl[l] * dar[k][l] + sail[l] * dai[k][l] + sbrl[l] * dbr[k][l] + sbil[l] * dbi[k][l];
     }
   }
 }
@@ -1006,6 +1029,12 @@ void SnapGrid::build_yterms() {
             y.j2 = j2;
             y.kb = k;
             y.fac = 2.0 * w * mult;
+            y.c0 = int(cgy_.size());
+            const double* cgb = cg_.data() + y.z.cg;
+            for (int ib = 0; ib < y.z.nb; ++ib)
+              for (int ia = 0; ia < y.z.na; ++ia)
+                cgy_.push_back(cgb[(y.z.mb1min + ib) * (j2 + 1) + y.z.mb2max - ib] *
+                               cgb[(y.z.ma1min + ia) * (j2 + 1) + y.z.ma2max - ia]);
             yterms_.push_back(y);
           }
       }
@@ -1014,50 +1043,51 @@ void SnapGrid::build_yterms() {
 // For P = Lanes<double>::P points in lanes: G[c][jju][p] = d(sum_k beta[p][c][k] B_k(p))/d(Re, Im U_jju(p)) as
 // u_du_contract contracts it: rows mb <= j/2 only (zero elsewhere), LAMMPS' Y times 2 w. One Z per element
 // of yterms_. utr/uti [idxu_max][P]: U totals on all rows; beta [nchan][K][P]; gr/gi [nchan][idxu_max][P].
-void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+__attribute__((noinline)) void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
                        double* gi) const {
   constexpr int P = Lanes<double>::P;
   const int iu = idxu_max_;
   std::fill(gr, gr + (size_t)nchan * iu * P, 0.0);
   std::fill(gi, gi + (size_t)nchan * iu * P, 0.0);
+  // two halves of the P lanes (8 each), one after the other: the U blocks a half reads (64 of each 128
+  // bytes) stay in L1; four independent sums (re*re, im*im, re*im, im*re) per lane, the two cg of each
+  // term multiplied beforehand (cgy_)
+  constexpr int H = 8;
+  static_assert(P % H == 0, "lanes per batch must be a multiple of 8");
+  for (int h = 0; h < P; h += H)
   for (const YTerm& y : yterms_) {
     bool any = false;
     for (int c = 0; c < nchan && !any; ++c)
-      for (int l = 0; l < P; ++l) any = any || beta[((size_t)c * K + y.kb) * P + l] != 0.0;
+      for (int l = h; l < h + H; ++l) any = any || beta[((size_t)c * K + y.kb) * P + l] != 0.0;
     if (!any) continue;
     const ZTerm& z = y.z;
-    const int j2 = y.j2;
-    const double* cgb = cg_.data() + z.cg;
-    double zr[P] = {0}, zi[P] = {0};
-    int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
-    for (int ib = 0; ib < z.nb; ++ib) {
-      double sr[P] = {0}, si[P] = {0};
-      int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
-      for (int ia = 0; ia < z.na; ++ia) {
-        const double cc = cgb[icga];
-        const double* u1r = utr + (jju1 + ma1) * P;
-        const double* u1i = uti + (jju1 + ma1) * P;
-        const double* u2r = utr + (jju2 + ma2) * P;
-        const double* u2i = uti + (jju2 + ma2) * P;
-#pragma omp simd
-        for (int l = 0; l < P; ++l) {
-          sr[l] += cc * (u1r[l] * u2r[l] - u1i[l] * u2i[l]);
-          si[l] += cc * (u1r[l] * u2i[l] + u1i[l] * u2r[l]);
+    {
+      v8d rr = bc8(0.0), ii = bc8(0.0), ri = bc8(0.0), ir = bc8(0.0);   // the sums stay in registers
+      const double* c = cgy_.data() + y.c0;
+      int jju1 = z.jju1 + z.ma1min, jju2 = z.jju2 + z.ma2max;
+      for (int ib = 0; ib < z.nb; ++ib) {
+        for (int ia = 0; ia < z.na; ++ia) {
+          const double cc = *c++;
+          const v8d ar = cc * ld8(utr + (jju1 + ia) * P + h);
+          const v8d ai = cc * ld8(uti + (jju1 + ia) * P + h);
+          const v8d br = ld8(utr + (jju2 - ia) * P + h);
+          const v8d bi = ld8(uti + (jju2 - ia) * P + h);
+          rr += ar * br;
+          ii += ai * bi;
+          ri += ar * bi;
+          ir += ai * br;
         }
-        ++ma1; --ma2; icga += j2;
+        jju1 += y.j1 + 1;
+        jju2 -= y.j2 + 1;
       }
-      const double cb = cgb[icgb];
-#pragma omp simd
-      for (int l = 0; l < P; ++l) { zr[l] += cb * sr[l]; zi[l] += cb * si[l]; }
-      jju1 += y.j1 + 1; jju2 -= j2 + 1; icgb += j2;
-    }
-    for (int c = 0; c < nchan; ++c) {
-      const double* bc = beta + ((size_t)c * K + y.kb) * P;
-      double* g_r = gr + ((size_t)c * iu + z.jju) * P;
-      double* g_i = gi + ((size_t)c * iu + z.jju) * P;
-      const double f = y.fac;
-#pragma omp simd
-      for (int l = 0; l < P; ++l) { g_r[l] += f * bc[l] * zr[l]; g_i[l] += f * bc[l] * zi[l]; }
+      const v8d zr = rr - ii, zi = ri + ir;
+      for (int ch = 0; ch < nchan; ++ch) {
+        const v8d fb = y.fac * ld8(beta + ((size_t)ch * K + y.kb) * P + h);
+        double* g_r = gr + ((size_t)ch * iu + z.jju) * P + h;
+        double* g_i = gi + ((size_t)ch * iu + z.jju) * P + h;
+        st8(g_r, ld8(g_r) + fb * zr);
+        st8(g_i, ld8(g_i) + fb * zi);
+      }
     }
   }
 }
