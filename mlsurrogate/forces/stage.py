@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ..descriptors.field import open_descriptors
-from ..energy.core_charge import CoreFormFactor, core_density_g
+from ..energy.core_charge import core_density_g
 from ..energy.plane_waves import PlaneWaveGrid
 from ..energy.redistribute import redistribute
 from ..energy.terms import SIGMA_GRID_STEPS, _gaussians_g, ewald_layout
@@ -48,8 +48,8 @@ def position_gradients(comm, energy_plan, grid, decomp, density):
     steps = np.linalg.norm(inputs.cell_bohr, axis=1) / np.asarray(pw.shape)
     sigma = SIGMA_GRID_STEPS * float(steps.max())
     core_species = sorted(s for s, pp in inputs.pseudos.items() if pp.core_charge is not None and s in inputs.species)
-    # the core charges' radial form factors, tabulated once for both uses (the table is most of this stage's time)
-    forms = {s: CoreFormFactor(inputs.pseudos[s], np.sqrt(pw.ecutrho)) for s in core_species}
+    # the core charges' radial form factors: the energy stage's tables (tabulating is most of this stage's time)
+    forms = inputs.core_form_factors(core_species, np.sqrt(pw.ecutrho))
     core_g = core_density_g(pw, _gaussians_g(pw, inputs, core_species, sigma), inputs.pseudos, sigma, forms)
     v, phi = density_potential(pw, dens_b, core_g, inputs.functional)
     del dens_b
