@@ -829,10 +829,12 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 }
 
 
-// ---- Adjoint (forces), float64, LAMMPS' SNAP force scheme: G = dE/dU once per grid point (like
-// SNA::compute_yi; P grid points in SIMD lanes), then dE/dr_j = G . dU_j/dr_j per neighbour (like
-// SNA::compute_deidrj; W neighbours in SIMD lanes). The energy path above is untouched.
-// For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
+// ---- Adjoint (forces), float64: G = dE/dU once per grid point as LAMMPS' SNAP force scheme does (like
+// SNA::compute_yi; P grid points in SIMD lanes, flat Z term lists), then per neighbour dE/dr_j by reverse
+// mode through the U recursion (where LAMMPS forms dU_j/dr_j in three directions and contracts it with G,
+// SNA::compute_duidrj + compute_deidrj; W neighbours in SIMD lanes). The energy path keeps LAMMPS' rounding
+// (only b_flat, for the forces sweep, does not). For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p),
+// returns dF_c/dx_atom for every atom passed.
 
 // For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) on rows mb <= j/2 by the Cayley-Klein
 // recursion, and the contraction with the gradient (rows mb <= j/2, see y_batch) G_c = d(sum_k beta_c,k B_k)/dU

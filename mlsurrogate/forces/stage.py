@@ -1,10 +1,11 @@
 """Forces of a prediction: the second sweep over the grid and the position-only terms. Stage: forces.
 
-Collective over ``comm``. After ``predict``'s energy (pass 1) this recomputes, pass by pass, the descriptors
-(float64 native kernel), runs the network forward and backward (float64), and lets the kernel's adjoint
-turn dF/dB into dF/dR for the atoms near the rank's block. Memory per rank: one pass's descriptors, LDOS
-and network activations (as pass 1), plus U(r) (8 bytes per local grid point, the density's size) and
-O(N) per-atom arrays. The total is summed with Allreduce. Units: eV, Å; forces in eV/Å.
+Collective over ``comm``. After ``predict``'s energy (pass 1) this recomputes, pass by pass and batch by
+batch, the descriptors (float64 native kernel, U totals kept for the batch), runs the network forward and
+backward (float64, one channel: λ is known from pass 1's dn/dμ), and lets the kernel's adjoint turn dF/dB
+into dF/dR for the atoms near the rank's block. Memory per rank: one batch's descriptors, U totals (8 KB per
+point at twojmax 10) and network activations, plus U(r) and dn/dμ(r) (8 bytes each per local grid point, the
+density's size) and O(N) per-atom arrays. The total is summed with Allreduce. Units: eV, Å; forces in eV/Å.
 """
 import logging
 import time
