@@ -1,11 +1,11 @@
 """Cost of `predict --forces` against an energy-only run, per grid point, in one job.
 
 Both runs at --precision (default float64; the forces sweep itself is always float64) on the same structure
-and grid: a Be2 snapshot repeated --repeat^3 times, models/be2.mlsm, grid = the model's spacing. After one untimed warm-up run,
-energy-only and --forces runs alternate --repeats times and the fastest of each counts. Prints wall seconds per grid
-point of each run, their ratio (issue 15 aims at <= 3x), and the split of the forces run (potentials,
-second sweep). Also the native kernel alone, 1 thread: descriptors, and descriptors + adjoint as the
-forces sweep runs them (U totals kept, one channel), per point.
+and grid: a Be2 snapshot repeated --repeat^3 times, models/be2.mlsm, grid = the model's spacing. After one
+untimed warm-up run, energy-only and --forces runs alternate --repeats times and the fastest of each counts.
+Prints wall seconds per grid point of each run, their ratio (issue 15 aims at <= 3x), and the split of the
+forces run (potentials, second sweep). Also the native kernel alone, 1 thread: descriptors, and
+descriptors + adjoint as the forces sweep runs them (U totals kept, one channel), per point.
 
 Run: [mpirun -n P] .venv/bin/python benchmarks/forces.py [--repeat 1] [--repeats 3] [--precision float64]
 """
@@ -54,7 +54,8 @@ def main():
     npts = int(np.prod(grid))
     if comm.rank == 0:
         e, f = times[False][0], times[True][0]
-        print(f"{len(atoms)} atoms, grid {grid}, {comm.size} rank(s), precision {args.precision} (forces sweep float64)")
+        print(f"{len(atoms)} atoms, grid {grid}, {comm.size} rank(s), precision {args.precision} "
+              "(forces sweep float64)")
         print(f"energy only : {1e6 * e / npts:9.1f} us/point ({e:.2f} s)")
         print(f"with forces : {1e6 * f / npts:9.1f} us/point ({f:.2f} s)   ratio {f / e:.2f}x (aim <= 3x)")
         tf = times[True][1]

@@ -845,7 +845,8 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
 // compute_duidrj + compute_deidrj): acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] +=
 // G_c . du(l)/dr_k (real parts of conj(G) u). buf: 2 (1 + nchan) idxu_max W doubles (all layers of u, and
 // their adjoints per channel); nothing per neighbour outlives the call.
-__attribute__((noinline)) void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
+__attribute__((noinline))   // one call per 8 neighbours: keep it out of adjoint()'s loop
+void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
                              const double* gr, const double* gi, int nchan, double* buf, double* acc) const {
   constexpr int W = Lanes<double>::W;
   double ar[W], ai[W], br[W], bi[W], dar[3][W], dai[3][W], dbr[3][W], dbi[3][W];
@@ -1116,7 +1117,8 @@ void SnapGrid::b_flat(const double* utr, const double* uti, double* b) const {
 // For P = Lanes<double>::P points in lanes: G[c][jju][p] = d(sum_k beta[p][c][k] B_k(p))/d(Re, Im U_jju(p)) as
 // u_du_contract contracts it: rows mb <= j/2 only (zero elsewhere), LAMMPS' Y times 2 w. One Z per element
 // of yterms_. utr/uti [idxu_max][P]: U totals on all rows; beta [nchan][K][P]; gr/gi [nchan][idxu_max][P].
-__attribute__((noinline)) void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
+__attribute__((noinline))
+void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
                        double* gi) const {
   constexpr int P = Lanes<double>::P;
   const int iu = idxu_max_;
@@ -1254,11 +1256,13 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
               uti[e * P + q] = ut[((size_t)p * 2 + 1) * iu + e];
             }
           } else {
-            // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest by symmetry
+            // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest
+            // by symmetry
             for (int j = 0; j <= tj_; ++j)
               for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
             for (size_t c = 0; c < n.x.size(); c += W)
-              u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data(), W);
+              u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(),
+                                   aci.data(), W);
             for (int e = 0; e < iu; ++e) {
               double sr = 0.0, si = 0.0;
               for (int l = 0; l < W; ++l) {
@@ -1270,7 +1274,8 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
             for (int j = 0; j <= tj_; ++j)
               for (int mb = j / 2 + 1; mb <= j; ++mb)
                 for (int ma = 0; ma <= j; ++ma) {
-                  const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
+                  const int e = idxu_block_[j] + mb * (j + 1) + ma;
+                  const int src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
                   const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
                   utr[e * P + q] = sg * utr[src * P + q]; uti[e * P + q] = -sg * uti[src * P + q];
                 }
