@@ -177,12 +177,15 @@ def estimate(natoms, cell, grid, model, ranks, options, threads_per_rank=1):
         memory["energy"] = block * (8 + ENERGY_BYTES_PER_POINT) + EWALD_BYTES_PER_POINT * ewald_points // ranks
     peak = memory["fixed"] + memory["atoms"] + max(memory["accumulator"] + memory["pass"], memory.get("energy", 0))
     if energy and getattr(options, "forces", False):
-        # second sweep: density and U(r) per block point; per pass point indices, float64 descriptors (and
-        # one copy) and dF/dB of two channels; per batch the network's activations for autograd and the LDOS
-        # gradients. Added to the energy run's peak: the process does not return that memory in between
-        # (measured, 10,000 atoms on 2 ranks: +196 MiB over the energy-only run; README, Forces).
-        memory["forces"] = (block * 16 + per_pass * (4 * k * 8 + FORCES_PASS_BYTES_PER_POINT)
-                            + batch * 8 * (4 * n_e + 3 * sum(widths)))
+        # second sweep: density, dn/dμ and U(r) per block point; per pass point indices, float64 descriptors
+        # (and one copy) and dF/dB of two channels (an upper bound: since the batched one-channel sweep these
+        # live per batch); per batch the network's activations for autograd, the LDOS gradients and the
+        # kernel's U totals (2 idxu float64 per point). Added to the energy run's peak: the process does not
+        # return that memory in between (measured, 10,000 atoms on 2 ranks: +196 MiB over the energy-only
+        # run; README, Forces).
+        idxu = sum((j + 1) ** 2 for j in range(params.twojmax + 1))
+        memory["forces"] = (block * 24 + per_pass * (4 * k * 8 + FORCES_PASS_BYTES_PER_POINT)
+                            + batch * 8 * (4 * n_e + 3 * sum(widths) + 2 * idxu))
         peak += memory["forces"]
     net_seconds = sum(2.0 * a * b / _gemm_rate(b, dtype) for a, b in zip(model.layer_sizes[:-1], model.layer_sizes[1:]))
     desc_flops, desc_rate = _descriptor_flops(params, neighbours, options)

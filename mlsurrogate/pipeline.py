@@ -245,9 +245,17 @@ class Pipeline:
         timer = StageTimer({"descriptors": 0.0, "inference": 0.0, "postprocess": 0.0, **run.timings_s})
         obs, dos, acc, recomputed = self.electronic_stage(run, timer, control)
         with timer.stage("postprocess"):
-            density = acc.density(obs.fermi_energy_ev).reshape(run.decomp.local_shape) if acc is not None else None
+            density = dn_dmu = None
+            if acc is not None and self.options.forces:   # forces: also dn/dμ (the Fermi level's response)
+                from .forces.electronic import occupation_mu_derivative
+                dwo = occupation_mu_derivative(run.energies, obs.fermi_energy_ev, run.kt)
+                density, dn_dmu = acc.density(obs.fermi_energy_ev, dwo)
+            elif acc is not None:
+                density = acc.density(obs.fermi_energy_ev)
+            if density is not None:
+                density = density.reshape(run.decomp.local_shape)
         energy = self.energy_stage(run, density, obs, timer)
-        forces, net_force = self.forces_stage(run, density, dos, obs, timer)
+        forces, net_force = self.forces_stage(run, density, dn_dmu, dos, obs, timer)
         timer.seconds["total"] = time.perf_counter() - run.started
         atoms = run.atoms
         return Prediction(
@@ -305,7 +313,7 @@ class Pipeline:
             return prediction_energy(self.comm, run.energy, run.grid, run.decomp, density, obs.band_energy_ev,
                                      obs.entropy_contribution_ev, len(run.atoms))
 
-    def forces_stage(self, run, density, dos, obs: DosObservables, timer):
+    def forces_stage(self, run, density, dn_dmu, dos, obs: DosObservables, timer):
         """(forces (natoms, 3) eV/Å, net force removed (3,) eV/Å), input atom order, identical on every rank:
         -dF/dR through the descriptors, network, Fermi level, density terms, core charge and Ewald
         (forces/stage.py, a second float64 sweep), minus the mean force (the grid's egg-box, removed as QE
@@ -314,7 +322,7 @@ class Pipeline:
             return None, None
         from .forces.stage import predict_forces, remove_net_force
         exact, _ = predict_forces(self.comm, run.atoms, self.model, run.energy, run.grid, run.decomp, run.passes,
-                                  density, dos, obs.fermi_energy_ev, run.temperature_k, self.options.batch_size,
+                                  density, dn_dmu, dos, obs.fermi_energy_ev, run.temperature_k, self.options.batch_size,
                                   timer.seconds)
         forces, net = remove_net_force(exact)
         if self.comm.rank == 0:

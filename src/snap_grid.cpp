@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -45,6 +46,36 @@ struct Lanes<double> { static constexpr int P = 16, W = 8; };
 template <>
 struct Lanes<float> { static constexpr int P = 32, W = 16; };
 
+// 8 doubles in registers for the adjoint's SIMD code: one AVX-512 vector, or two AVX / four SSE2 vectors
+// (GCC vector types; a plain 64-byte vector type is lowered badly without AVX-512). ld8/st8 load and store
+// 8 doubles at any address, bc8 broadcasts.
+#if defined(__AVX512F__)
+constexpr int VBYTES = 64;
+#elif defined(__AVX__)
+constexpr int VBYTES = 32;
+#else
+constexpr int VBYTES = 16;
+#endif
+typedef double vd __attribute__((vector_size(VBYTES)));
+typedef double vdu __attribute__((vector_size(VBYTES), aligned(8), may_alias));   // unaligned access
+constexpr int NV = 64 / VBYTES, VL = VBYTES / 8;
+struct v8d { vd v[NV]; };
+inline v8d ld8(const double* p) {
+  v8d r;
+  for (int i = 0; i < NV; ++i) r.v[i] = *(const vdu*)(p + i * VL);
+  return r;
+}
+inline void st8(double* p, const v8d& a) {
+  for (int i = 0; i < NV; ++i) *(vdu*)(p + i * VL) = a.v[i];
+}
+inline v8d bc8(double x) { v8d r; for (int i = 0; i < NV; ++i) r.v[i] = vd{} + x; return r; }
+inline v8d operator+(v8d a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] += b.v[i]; return a; }
+inline v8d operator-(v8d a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] -= b.v[i]; return a; }
+inline v8d operator*(v8d a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] *= b.v[i]; return a; }
+inline v8d operator*(double x, v8d a) { for (int i = 0; i < NV; ++i) a.v[i] *= x; return a; }
+inline v8d& operator+=(v8d& a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] += b.v[i]; return a; }
+inline v8d& operator-=(v8d& a, const v8d& b) { for (int i = 0; i < NV; ++i) a.v[i] -= b.v[i]; return a; }
+
 struct ZTerm {          // one element z(j1,j2,j; ma,mb) and its weight in B
   int ma1min, ma2max, na, mb1min, mb2max, nb, cg, jju1, jju2, jju;
   double wb;            // 1 (full) or 0.5 (middle element of an even j)
@@ -57,7 +88,10 @@ struct Triple {
 struct YTerm {          // one element z(j1,j2,j; ma,mb), j1 >= j2, any j, and where it enters dE/dU (adjoint)
   ZTerm z;              // geometry of the Z sum; z.jju: the element (j; ma, mb) of U it multiplies
   int j1, j2, kb;       // kb: the bispectrum component whose beta it carries
+  int t0, t1;           // its terms in the flat lists fo1_, fo2_, fc_
   double fac;           // multiplicity and (j1+1)/(j+1) factor of LAMMPS SNA::compute_yi, times 2 w(ma, mb)
+  double w;             // its weight in B (own = true): 1, or 0.5 for the middle element of an even j
+  bool own;             // j >= j1: an element of B_kb's own sum (the descriptors' Z term)
 };
 
 double factorial(int n) {
@@ -179,10 +213,12 @@ class SnapGrid {
   }
 
   py::tuple compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
-                    double rcutfac, darray points_in, int nthreads, bool single, long long bin_atoms) const;
+                    double rcutfac, darray points_in, int nthreads, bool single, long long bin_atoms,
+                    bool keep_u) const;
 
   py::array_t<double> adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in, darray weights_in,
-                              double rcutfac, darray points_in, darray beta_in, int nthreads, long long bin_atoms) const;
+                              double rcutfac, darray points_in, darray beta_in, int nthreads, long long bin_atoms,
+                              py::object u_in) const;
 
  private:
   void u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut, const double* gr,
@@ -191,6 +227,8 @@ class SnapGrid {
   ZTerm zterm(int j1, int j2, int j, int ma, int mb, double wb) const;
   void y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
                double* gi) const;
+  void z_flat(const YTerm& y, const double* utr, const double* uti, v8d& zr, v8d& zi) const;
+  void b_flat(const double* utr, const double* uti, double* b) const;
   struct Job;
   template <typename T>
   void u_accumulate(const double* rx, const double* ry, const double* rz, const double* rcut, const double* s,
@@ -199,7 +237,7 @@ class SnapGrid {
   void zb_batch(const T* utr, const T* uti, T* b) const;
   void zb_batch_flat(const float* utr, const float* uti, float* b) const;
   template <typename T>
-  void run(const Job& job, double* outp, double* times, long long* nneigh_total) const;
+  void run(const Job& job, double* outp, double* uout, double* times, long long* nneigh_total) const;
 
   int tj_;
   double rfac0_, rmin0_;
@@ -212,6 +250,10 @@ class SnapGrid {
   std::vector<ZTerm> zterms_;
   std::vector<Triple> triples_;
   std::vector<YTerm> yterms_;
+  // per Y element, its inner terms c u[e1] u[e2] with the two cg multiplied (fc_) and P e1, P e2 (fo1_, fo2_):
+  // products that vanish dropped, and for j1 = j2 the two orders of each pair of U elements merged
+  std::vector<int> fo1_, fo2_;
+  std::vector<double> fc_;
 };
 
 // Adds s_l * U_j(r_l) of W neighbours, one per lane, rows mb <= j/2, to the accumulators acr/aci: element
@@ -446,7 +488,7 @@ struct SnapGrid::Job {
 // Descriptors of job.pts into outp [npts][K], arithmetic in T; times = thread-seconds of
 // (neighbours, U, Z+B).
 template <typename T>
-void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneigh_total) const {
+void SnapGrid::run(const Job& job, double* outp, double* uout, double* times, long long* nneigh_total) const {
   constexpr int P = Lanes<T>::P, W = Lanes<T>::W;
   const double* h = job.h;
   const CellList& cl = *job.cl;
@@ -573,10 +615,18 @@ void SnapGrid::run(const Job& job, double* outp, double* times, long long* nneig
             mbpar = -mbpar;
           }
         }
+        if (uout != nullptr)   // the U totals of each point, [point][re, im][idxu_max] (float64 only)
+          for (int p = 0; p < np; ++p)
+            for (int e = 0; e < iu; ++e) {
+              uout[((size_t)(p0 + p) * 2) * iu + e] = double(utr[e * P + p]);
+              uout[((size_t)(p0 + p) * 2 + 1) * iu + e] = double(uti[e * P + p]);
+            }
         t_u += std::chrono::duration<double>(clk::now() - tu).count();
         auto tc = clk::now();
         if constexpr (std::is_same<T, float>::value)
           zb_batch_flat(utr.data(), uti.data(), bb.data());
+        else if (uout != nullptr)   // the forces sweep: fewer terms, rounding not LAMMPS'
+          b_flat(utr.data(), uti.data(), bb.data());
         else
           zb_batch<T>(utr.data(), uti.data(), bb.data());
         for (int p = 0; p < np; ++p)
@@ -735,7 +785,8 @@ static Inputs check_inputs(const darray& cell_in, const darray& frac_in, const i
 
 py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
                             darray weights_in, double rcutfac, darray points_in, int nthreads,
-                            bool single, long long bin_atoms) const {
+                            bool single, long long bin_atoms, bool keep_u) const {
+  if (keep_u && single) throw std::invalid_argument("keep_u needs float64 arithmetic");
   const Inputs in = check_inputs(cell_in, frac_in, types_in, radii_in, weights_in, rcutfac, points_in);
   const int natoms = in.natoms;
   const double* h = cell_in.data();
@@ -757,12 +808,14 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   Job job{h, &cl, rcmax, rcut.data(), rcutsq.data(), wj.data(), points_in.data(), npts, K, nthreads};
   double times[3] = {0.0, 0.0, 0.0};
   long long nneigh_total = 0;
+  py::array_t<double> uarr(std::vector<py::ssize_t>{keep_u ? npts : 0, 2, idxu_max_});
   {
+    double* uout = keep_u ? uarr.mutable_data() : nullptr;
     py::gil_scoped_release release;
     if (single)
-      run<float>(job, out.mutable_data(), times, &nneigh_total);
+      run<float>(job, out.mutable_data(), nullptr, times, &nneigh_total);
     else
-      run<double>(job, out.mutable_data(), times, &nneigh_total);
+      run<double>(job, out.mutable_data(), uout, times, &nneigh_total);
   }
   const double t_neigh = times[0], t_u = times[1], t_zb = times[2];
   py::dict timings;
@@ -771,20 +824,28 @@ py::tuple SnapGrid::compute(darray cell_in, darray frac_in, iarray types_in, dar
   timings["u"] = t_u;
   timings["zb"] = t_zb;
   timings["neighbours_total"] = double(nneigh_total);
+  if (keep_u) return py::make_tuple(out, timings, uarr);
   return py::make_tuple(out, timings);
 }
 
 
-// ---- Adjoint (forces), float64, LAMMPS' SNAP force scheme: G = dE/dU once per grid point (like
-// SNA::compute_yi; P grid points in SIMD lanes), then dE/dr_j = G . dU_j/dr_j per neighbour (like
-// SNA::compute_deidrj; W neighbours in SIMD lanes). The energy path above is untouched.
-// For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p), returns dF_c/dx_atom for every atom passed.
+// ---- Adjoint (forces), float64: G = dE/dU once per grid point as LAMMPS' SNAP force scheme does (like
+// SNA::compute_yi; P grid points in SIMD lanes, flat Z term lists), then per neighbour dE/dr_j by reverse
+// mode through the U recursion (where LAMMPS forms dU_j/dr_j in three directions and contracts it with G,
+// SNA::compute_duidrj + compute_deidrj; W neighbours in SIMD lanes). The energy path keeps LAMMPS' rounding
+// (only b_flat, for the forces sweep, does not). For F = sum_p sum_c-channel sum_k beta[p][c][k] B_k(p),
+// returns dF_c/dx_atom for every atom passed.
 
-// For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) and dU_j/dr on rows mb <= j/2 by the
-// Cayley-Klein recursion with LAMMPS SNA::compute_duarray's derivatives of a and b, contracted at once with
-// the gradient (rows mb <= j/2, see y_batch) G_c = d(sum_k beta_c,k B_k)/dU of nchan channels:
-// acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] += G_c . du(l)/dr_k (real parts of
-// conj(G) u). Nothing per neighbour is stored: two layers of u and du live in buf, 16 (twojmax+1)^2 W doubles.
+// For W = Lanes<double>::W neighbours at once (SIMD lanes): U_j(r) on rows mb <= j/2 by the Cayley-Klein
+// recursion, and the contraction with the gradient (rows mb <= j/2, see y_batch) G_c = d(sum_k beta_c,k B_k)/dU
+// of nchan channels and its derivative in r by reverse mode (the adjoint of the recursion): with E_c = sum
+// Re(conj(G_c) u), one backward sweep over the layers gives dE_c/d(a, b) of the Cayley-Klein parameters, and
+// dE_c/dr_k = dE_c/d(a, b) . d(a, b)/dr_k (LAMMPS SNA::compute_duarray's derivatives of a and b). This costs
+// ~3 complex multiply-adds per element and channel instead of dU/dr's three directions (LAMMPS'
+// compute_duidrj + compute_deidrj): acc[(c * 4 + 0) * W + l] += G_c . u(l), acc[(c * 4 + 1 + k) * W + l] +=
+// G_c . du(l)/dr_k (real parts of conj(G) u). buf: 2 (1 + nchan) idxu_max W doubles (all layers of u, and
+// their adjoints per channel); nothing per neighbour outlives the call.
+__attribute__((noinline))   // one call per 8 neighbours: keep it out of adjoint()'s loop
 void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* rz, const double* rcut,
                              const double* gr, const double* gi, int nchan, double* buf, double* acc) const {
   constexpr int W = Lanes<double>::W;
@@ -817,72 +878,110 @@ void SnapGrid::u_du_contract(const double* rx, const double* ry, const double* r
     dbr[1][l] += r0inv;
     dbi[0][l] += -r0inv;
   }
-  const int L = (tj_ + 1) * (tj_ + 1) * W;
-  // layer buffers: [u_r, u_i, du_r x3, du_i x3] for the previous (p) and current (q) layer
-  double* p[8];
-  double* q[8];
-  for (int a = 0; a < 8; ++a) { p[a] = buf + a * L; q[a] = buf + (8 + a) * L; }
-  for (int l = 0; l < W; ++l) {
-    p[0][l] = 1.0;
-    for (int a = 1; a < 8; ++a) p[a][l] = 0.0;
-  }
-  for (int c = 0; c < nchan; ++c)   // j = 0: u = 1, du = 0
-    for (int l = 0; l < W; ++l) acc[c * 4 * W + l] += gr[c * idxu_max_];
+  const int iu = idxu_max_;
   const int jdim1 = tj_ + 2;
+  static_assert(W == 8, "u_du_contract works on one v8d of neighbours");
+  const v8d AR = ld8(ar), AI = ld8(ai), BR = ld8(br), BI = ld8(bi);
+  // u of every layer j at idxu_block_[j] + mb (j + 1) + ma (rows mb <= j/2, and for odd j < twojmax the
+  // mirrored row (j + 1)/2 that layer j + 1 reads), 8 doubles (the W lanes) per element
+  double* ur = buf;
+  double* ui = buf + (size_t)iu * W;
+  st8(ur, bc8(1.0));
+  st8(ui, bc8(0.0));
   for (int j = 1; j <= tj_; ++j) {
-    const int jb = idxu_block_[j];
+    const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
     for (int mb = 0; 2 * mb <= j; ++mb) {
       for (int ma = 0; ma <= j; ++ma) {
-        const int e = (mb * (j + 1) + ma) * W;
+        const int e = (jb + mb * (j + 1) + ma) * W;
         const double c1 = ma < j ? rootpq_[(j - ma) * jdim1 + (j - mb)] : 0.0;   // conj(a) u_{j-1}[mb][ma]
         const double c2 = ma > 0 ? rootpq_[ma * jdim1 + (j - mb)] : 0.0;         // conj(b) u_{j-1}[mb][ma-1]
-        const int q1 = (mb * j + std::min(ma, j - 1)) * W, q2 = (mb * j + std::max(ma - 1, 0)) * W;
-#pragma omp simd
-        for (int l = 0; l < W; ++l) {
-          const double x1r = p[0][q1 + l], x1i = p[1][q1 + l], x2r = p[0][q2 + l], x2i = p[1][q2 + l];
-          q[0][e + l] = c1 * (ar[l] * x1r + ai[l] * x1i) - c2 * (br[l] * x2r + bi[l] * x2i);
-          q[1][e + l] = c1 * (ar[l] * x1i - ai[l] * x1r) - c2 * (br[l] * x2i - bi[l] * x2r);
-        }
-        for (int k = 0; k < 3; ++k) {
-#pragma omp simd
-          for (int l = 0; l < W; ++l) {
-            const double x1r = p[0][q1 + l], x1i = p[1][q1 + l], x2r = p[0][q2 + l], x2i = p[1][q2 + l];
-            const double d1r = p[2 + k][q1 + l], d1i = p[5 + k][q1 + l];
-            const double d2r = p[2 + k][q2 + l], d2i = p[5 + k][q2 + l];
-            q[2 + k][e + l] = c1 * (dar[k][l] * x1r + dai[k][l] * x1i + ar[l] * d1r + ai[l] * d1i) -
-                              c2 * (dbr[k][l] * x2r + dbi[k][l] * x2i + br[l] * d2r + bi[l] * d2i);
-            q[5 + k][e + l] = c1 * (dar[k][l] * x1i - dai[k][l] * x1r + ar[l] * d1i - ai[l] * d1r) -
-                              c2 * (dbr[k][l] * x2i - dbi[k][l] * x2r + br[l] * d2i - bi[l] * d2r);
-          }
-        }
-        const int g = jb + mb * (j + 1) + ma;
-        for (int c = 0; c < nchan; ++c) {
-          const double g_r = gr[c * idxu_max_ + g], g_i = gi[c * idxu_max_ + g];
-          double* a = acc + c * 4 * W;
-          for (int k = 0; k < 4; ++k) {
-            const double* vr = q[k == 0 ? 0 : 1 + k] + e;
-            const double* vi = q[k == 0 ? 1 : 4 + k] + e;
-#pragma omp simd
-            for (int l = 0; l < W; ++l) a[k * W + l] += g_r * vr[l] + g_i * vi[l];
-          }
-        }
+        const int q1 = (jp + mb * j + std::min(ma, j - 1)) * W, q2 = (jp + mb * j + std::max(ma - 1, 0)) * W;
+        const v8d x1r = ld8(ur + q1), x1i = ld8(ui + q1), x2r = ld8(ur + q2), x2i = ld8(ui + q2);
+        st8(ur + e, c1 * (AR * x1r + AI * x1i) - c2 * (BR * x2r + BI * x2i));
+        st8(ui + e, c1 * (AR * x1i - AI * x1r) - c2 * (BR * x2i - BI * x2r));
       }
     }
-    // the next layer reads rows mb <= (j+1)/2 of this one; for odd j the last of them is the mirror of
-    // row (j-1)/2: u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]), and so is du
-    if (j % 2 == 1 && j < tj_) {
+    if (j % 2 == 1 && j < tj_) {   // u[j-mb][j-ma] = (-1)^(ma+mb) conj(u[mb][ma]), mb = (j-1)/2
       const int mb = (j - 1) / 2;
       for (int ma = 0; ma <= j; ++ma) {
         const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-        const int src = (mb * (j + 1) + ma) * W, dst = ((j - mb) * (j + 1) + j - ma) * W;
-        for (int a = 0; a < 8; ++a) {
-          const double f = (a == 0 || (a >= 2 && a < 5)) ? sg : -sg;   // real parts sg, imaginary parts -sg
-#pragma omp simd
-          for (int l = 0; l < W; ++l) q[a][dst + l] = f * q[a][src + l];
+        const int src = (jb + mb * (j + 1) + ma) * W, dst = (jb + (j - mb) * (j + 1) + j - ma) * W;
+        st8(ur + dst, sg * ld8(ur + src));
+        st8(ui + dst, -sg * ld8(ui + src));
+      }
+    }
+  }
+  double* vr = buf + 2 * (size_t)iu * W;   // adjoint of u for one channel: dE_c/d(Re, Im u)
+  double* vi = vr + (size_t)iu * W;
+  for (int c = 0; c < nchan; ++c) {
+    const double* g_r = gr + (size_t)c * iu;
+    const double* g_i = gi + (size_t)c * iu;
+    v8d gu = bc8(g_r[0]), sar = bc8(0.0), sai = bc8(0.0), sbr = bc8(0.0), sbi = bc8(0.0);
+    // seed: the adjoint of each computed element is G (E = sum G.u over rows mb <= j/2); mirrored rows 0
+    for (int j = 1; j <= tj_; ++j) {
+      const int jb = idxu_block_[j];
+      for (int mb = 0; 2 * mb <= j; ++mb)
+        for (int ma = 0; ma <= j; ++ma) {
+          const int g = jb + mb * (j + 1) + ma, e = g * W;
+          const double hr = g_r[g], hi = g_i[g];
+          gu += hr * ld8(ur + e) + hi * ld8(ui + e);
+          st8(vr + e, bc8(hr));
+          st8(vi + e, bc8(hi));
+        }
+      if (j % 2 == 1 && j < tj_) {
+        const int mb = (j + 1) / 2;
+        for (int ma = 0; ma <= j; ++ma) {
+          const int e = (jb + mb * (j + 1) + ma) * W;
+          st8(vr + e, bc8(0.0));
+          st8(vi + e, bc8(0.0));
         }
       }
     }
-    std::swap(p, q);
+    // backward over the layers: the mirror of layer j, then its recursion (into layer j - 1 and a, b)
+    for (int j = tj_; j >= 1; --j) {
+      const int jb = idxu_block_[j], jp = idxu_block_[j - 1];
+      if (j % 2 == 1 && j < tj_) {
+        const int mb = (j - 1) / 2;
+        for (int ma = 0; ma <= j; ++ma) {
+          const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+          const int src = (jb + mb * (j + 1) + ma) * W, dst = (jb + (j - mb) * (j + 1) + j - ma) * W;
+          st8(vr + src, ld8(vr + src) + sg * ld8(vr + dst));
+          st8(vi + src, ld8(vi + src) - sg * ld8(vi + dst));
+        }
+      }
+      for (int mb = 0; 2 * mb <= j; ++mb) {
+        for (int ma = 0; ma <= j; ++ma) {
+          const int e = (jb + mb * (j + 1) + ma) * W;
+          const v8d wr = ld8(vr + e), wi = ld8(vi + e);
+          if (ma < j) {
+            const double c1 = rootpq_[(j - ma) * jdim1 + (j - mb)];
+            const int q1 = (jp + mb * j + ma) * W;
+            const v8d tr = c1 * wr, ti = c1 * wi, x1r = ld8(ur + q1), x1i = ld8(ui + q1);
+            sar += x1r * tr + x1i * ti;
+            sai += x1i * tr - x1r * ti;
+            st8(vr + q1, ld8(vr + q1) + (AR * tr - AI * ti));
+            st8(vi + q1, ld8(vi + q1) + (AI * tr + AR * ti));
+          }
+          if (ma > 0) {
+            const double c2 = rootpq_[ma * jdim1 + (j - mb)];
+            const int q2 = (jp + mb * j + ma - 1) * W;
+            const v8d tr = c2 * wr, ti = c2 * wi, x2r = ld8(ur + q2), x2i = ld8(ui + q2);
+            sbr -= x2r * tr + x2i * ti;
+            sbi -= x2i * tr - x2r * ti;
+            st8(vr + q2, ld8(vr + q2) - (BR * tr - BI * ti));
+            st8(vi + q2, ld8(vi + q2) - (BI * tr + BR * ti));
+          }
+        }
+      }
+    }
+    double gul[W], sarl[W], sail[W], sbrl[W], sbil[W];
+    st8(gul, gu); st8(sarl, sar); st8(sail, sai); st8(sbrl, sbr); st8(sbil, sbi);
+    double* a = acc + c * 4 * W;
+    for (int l = 0; l < W; ++l) {
+      a[l] += gul[l];
+      for (int k = 0; k < 3; ++k)
+        a[(1 + k) * W + l] += sarl[l] * dar[k][l] + sail[l] * dai[k][l] + sbrl[l] * dbr[k][l] + sbil[l] * dbi[k][l];
+    }
   }
 }
 
@@ -943,65 +1042,117 @@ void SnapGrid::build_yterms() {
             y.j2 = j2;
             y.kb = k;
             y.fac = 2.0 * w * mult;
+            y.w = w;
+            y.own = j >= j1;
+            // the inner terms: u[e1] u[e2], e1 in row mb1 of U_j1, e2 in row mb2 of U_j2
+            std::vector<std::pair<std::pair<int, int>, double>> terms;
+            std::map<std::pair<int, int>, int> seen;
+            const double* cgb = cg_.data() + y.z.cg;
+            double cmax = 0.0;
+            for (int ib = 0; ib < y.z.nb; ++ib)
+              for (int ia = 0; ia < y.z.na; ++ia) {
+                int e1 = y.z.jju1 + ib * (j1 + 1) + y.z.ma1min + ia, e2 = y.z.jju2 - ib * (j2 + 1) + y.z.ma2max - ia;
+                const double c = cgb[(y.z.mb1min + ib) * (j2 + 1) + y.z.mb2max - ib] *
+                                 cgb[(y.z.ma1min + ia) * (j2 + 1) + y.z.ma2max - ia];
+                cmax = std::max(cmax, std::fabs(c));
+                if (j1 == j2 && e1 > e2) std::swap(e1, e2);   // the same product: merged
+                if (j1 == j2) {
+                  auto it = seen.find({e1, e2});
+                  if (it != seen.end()) { terms[it->second].second += c; continue; }
+                  seen[{e1, e2}] = int(terms.size());
+                }
+                terms.push_back({{e1, e2}, c});
+              }
+            y.t0 = int(fc_.size());
+            for (const auto& t : terms) {
+              if (std::fabs(t.second) <= 1e-13 * cmax) continue;   // a vanishing product of cg (or pair)
+              fo1_.push_back(t.first.first * Lanes<double>::P);
+              fo2_.push_back(t.first.second * Lanes<double>::P);
+              fc_.push_back(t.second);
+            }
+            y.t1 = int(fc_.size());
             yterms_.push_back(y);
           }
       }
 }
 
+// Z of element y for 8 lanes: utr/uti point at the first lane of a [idxu_max][P] block. Four independent sums
+// (re*re, im*im, re*im, im*re) per lane that stay in registers.
+inline void SnapGrid::z_flat(const YTerm& y, const double* utr, const double* uti, v8d& zr, v8d& zi) const {
+  v8d rr = bc8(0.0), ii = bc8(0.0), ri = bc8(0.0), ir = bc8(0.0);
+  for (int t = y.t0; t < y.t1; ++t) {
+    const double cc = fc_[t];
+    const int o1 = fo1_[t], o2 = fo2_[t];
+    const v8d ar = cc * ld8(utr + o1), ai = cc * ld8(uti + o1);
+    const v8d br = ld8(utr + o2), bi = ld8(uti + o2);
+    rr += ar * br;
+    ii += ai * bi;
+    ri += ar * bi;
+    ir += ai * br;
+  }
+  zr = rr - ii;
+  zi = ri + ir;
+}
+
+// B of P = Lanes<double>::P points from their U totals [idxu_max][P] by the flat Z terms (the forces sweep:
+// ~25 % fewer terms than zb_batch, but rounded differently from LAMMPS, ~1e-16 relative); b is [ncoeff][P].
+void SnapGrid::b_flat(const double* utr, const double* uti, double* b) const {
+  constexpr int P = Lanes<double>::P, H = 8;
+  const int K = ncoeff();
+  std::fill(b, b + (size_t)K * P, 0.0);
+  for (int h = 0; h < P; h += H)
+    for (const YTerm& y : yterms_) {
+      if (!y.own) continue;
+      v8d zr, zi;
+      z_flat(y, utr + h, uti + h, zr, zi);
+      const int e = y.z.jju * P + h;
+      double* bk = b + (size_t)y.kb * P + h;
+      st8(bk, ld8(bk) + (2.0 * y.w) * (ld8(utr + e) * zr + ld8(uti + e) * zi));
+    }
+  if (bzero_)
+    for (int k = 0; k < K; ++k)
+      for (int p = 0; p < P; ++p) b[(size_t)k * P + p] -= double(triples_[k].j + 1);
+}
+
 // For P = Lanes<double>::P points in lanes: G[c][jju][p] = d(sum_k beta[p][c][k] B_k(p))/d(Re, Im U_jju(p)) as
 // u_du_contract contracts it: rows mb <= j/2 only (zero elsewhere), LAMMPS' Y times 2 w. One Z per element
 // of yterms_. utr/uti [idxu_max][P]: U totals on all rows; beta [nchan][K][P]; gr/gi [nchan][idxu_max][P].
+__attribute__((noinline))
 void SnapGrid::y_batch(const double* utr, const double* uti, const double* beta, int nchan, int K, double* gr,
                        double* gi) const {
   constexpr int P = Lanes<double>::P;
   const int iu = idxu_max_;
   std::fill(gr, gr + (size_t)nchan * iu * P, 0.0);
   std::fill(gi, gi + (size_t)nchan * iu * P, 0.0);
+  // two halves of the P lanes (8 each), one after the other: the U blocks a half reads (64 of each 128
+  // bytes) stay in L1; four independent sums (re*re, im*im, re*im, im*re) per lane, the two cg of each
+  // term multiplied beforehand (cgy_)
+  constexpr int H = 8;
+  static_assert(P % H == 0, "lanes per batch must be a multiple of 8");
+  for (int h = 0; h < P; h += H)
   for (const YTerm& y : yterms_) {
     bool any = false;
     for (int c = 0; c < nchan && !any; ++c)
-      for (int l = 0; l < P; ++l) any = any || beta[((size_t)c * K + y.kb) * P + l] != 0.0;
+      for (int l = h; l < h + H; ++l) any = any || beta[((size_t)c * K + y.kb) * P + l] != 0.0;
     if (!any) continue;
     const ZTerm& z = y.z;
-    const int j2 = y.j2;
-    const double* cgb = cg_.data() + z.cg;
-    double zr[P] = {0}, zi[P] = {0};
-    int jju1 = z.jju1, jju2 = z.jju2, icgb = z.mb1min * (j2 + 1) + z.mb2max;
-    for (int ib = 0; ib < z.nb; ++ib) {
-      double sr[P] = {0}, si[P] = {0};
-      int ma1 = z.ma1min, ma2 = z.ma2max, icga = z.ma1min * (j2 + 1) + z.ma2max;
-      for (int ia = 0; ia < z.na; ++ia) {
-        const double cc = cgb[icga];
-        const double* u1r = utr + (jju1 + ma1) * P;
-        const double* u1i = uti + (jju1 + ma1) * P;
-        const double* u2r = utr + (jju2 + ma2) * P;
-        const double* u2i = uti + (jju2 + ma2) * P;
-#pragma omp simd
-        for (int l = 0; l < P; ++l) {
-          sr[l] += cc * (u1r[l] * u2r[l] - u1i[l] * u2i[l]);
-          si[l] += cc * (u1r[l] * u2i[l] + u1i[l] * u2r[l]);
-        }
-        ++ma1; --ma2; icga += j2;
+    {
+      v8d zr, zi;
+      z_flat(y, utr + h, uti + h, zr, zi);
+      for (int ch = 0; ch < nchan; ++ch) {
+        const v8d fb = y.fac * ld8(beta + ((size_t)ch * K + y.kb) * P + h);
+        double* g_r = gr + ((size_t)ch * iu + z.jju) * P + h;
+        double* g_i = gi + ((size_t)ch * iu + z.jju) * P + h;
+        st8(g_r, ld8(g_r) + fb * zr);
+        st8(g_i, ld8(g_i) + fb * zi);
       }
-      const double cb = cgb[icgb];
-#pragma omp simd
-      for (int l = 0; l < P; ++l) { zr[l] += cb * sr[l]; zi[l] += cb * si[l]; }
-      jju1 += y.j1 + 1; jju2 -= j2 + 1; icgb += j2;
-    }
-    for (int c = 0; c < nchan; ++c) {
-      const double* bc = beta + ((size_t)c * K + y.kb) * P;
-      double* g_r = gr + ((size_t)c * iu + z.jju) * P;
-      double* g_i = gi + ((size_t)c * iu + z.jju) * P;
-      const double f = y.fac;
-#pragma omp simd
-      for (int l = 0; l < P; ++l) { g_r[l] += f * bc[l] * zr[l]; g_i[l] += f * bc[l] * zi[l]; }
     }
   }
 }
 
 py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray types_in, darray radii_in,
                                       darray weights_in, double rcutfac, darray points_in, darray beta_in,
-                                      int nthreads, long long bin_atoms) const {
+                                      int nthreads, long long bin_atoms, py::object u_in) const {
   const Inputs in = check_inputs(cell_in, frac_in, types_in, radii_in, weights_in, rcutfac, points_in);
   const int natoms = in.natoms;
   const int npts = int(points_in.shape(0));
@@ -1009,6 +1160,16 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
   if (beta_in.ndim() != 3 || beta_in.shape(0) != npts || beta_in.shape(2) != K)
     throw std::invalid_argument("beta must be (m, channels, ncoeff)");
   const int nchan = int(beta_in.shape(1));
+  // optional U totals of the points from compute(keep_u=True): then U is not summed again here
+  darray u_totals;
+  const double* ut = nullptr;
+  if (!u_in.is_none()) {
+    u_totals = darray::ensure(u_in);
+    if (!u_totals || u_totals.ndim() != 3 || u_totals.shape(0) != npts || u_totals.shape(1) != 2 ||
+        u_totals.shape(2) != idxu_max_)
+      throw std::invalid_argument("u_totals must be (m, 2, idxu_max) from compute(keep_u=True) of the same points");
+    ut = u_totals.data();
+  }
   const double* h = cell_in.data();
   const int* ty = types_in.data();
   const std::vector<double>&rcut = in.rcut, &rcutsq = in.rcutsq, &wj = in.wj;
@@ -1033,7 +1194,7 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
       std::vector<double> utr((size_t)iu * P), uti((size_t)iu * P), acr(iu * W, 0.0), aci(iu * W, 0.0);
       std::vector<double> bt((size_t)nchan * K * P), gr((size_t)nchan * iu * P), gi((size_t)nchan * iu * P);
       std::vector<double> gpr((size_t)nchan * iu), gpi((size_t)nchan * iu);
-      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W), dbuf(16 * (tj_ + 1) * (tj_ + 1) * W);
+      std::vector<double> ubuf(4 * (tj_ + 1) * (tj_ + 1) * W), dbuf(2 * (1 + (size_t)nchan) * iu * W);
       std::vector<double> acc(4 * nchan * W);
       struct Neighbours { std::vector<double> x, y, z, rc, s, ds; std::vector<int> k; };
       std::vector<Neighbours> nb(P);
@@ -1089,26 +1250,36 @@ py::array_t<double> SnapGrid::adjoint(darray cell_in, darray frac_in, iarray typ
             n.x.push_back(rmin0_ + 1.0); n.y.push_back(0.0); n.z.push_back(0.0); n.rc.push_back(rmin0_ + 2.0);
             n.s.push_back(0.0); n.ds.push_back(0.0); n.k.push_back(-1);
           }
-          // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest by symmetry
-          for (int j = 0; j <= tj_; ++j)
-            for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
-          for (size_t c = 0; c < n.x.size(); c += W)
-            u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(), aci.data(), W);
-          for (int e = 0; e < iu; ++e) {
-            double sr = 0.0, si = 0.0;
-            for (int l = 0; l < W; ++l) {
-              sr += acr[e * W + l]; si += aci[e * W + l];
-              acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
+          if (ut != nullptr) {   // the descriptors' U totals of this point
+            for (int e = 0; e < iu; ++e) {
+              utr[e * P + q] = ut[((size_t)p * 2) * iu + e];
+              uti[e * P + q] = ut[((size_t)p * 2 + 1) * iu + e];
             }
-            utr[e * P + q] += sr; uti[e * P + q] += si;
-          }
-          for (int j = 0; j <= tj_; ++j)
-            for (int mb = j / 2 + 1; mb <= j; ++mb)
-              for (int ma = 0; ma <= j; ++ma) {
-                const int e = idxu_block_[j] + mb * (j + 1) + ma, src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
-                const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
-                utr[e * P + q] = sg * utr[src * P + q]; uti[e * P + q] = -sg * uti[src * P + q];
+          } else {
+            // U totals of lane q: self term + sum of s * u on rows mb <= j/2 (neighbours in lanes), the rest
+            // by symmetry
+            for (int j = 0; j <= tj_; ++j)
+              for (int ma = 0; ma <= j; ++ma) utr[(idxu_block_[j] + ma * (j + 1) + ma) * P + q] = 1.0;
+            for (size_t c = 0; c < n.x.size(); c += W)
+              u_accumulate<double>(&n.x[c], &n.y[c], &n.z[c], &n.rc[c], &n.s[c], ubuf.data(), acr.data(),
+                                   aci.data(), W);
+            for (int e = 0; e < iu; ++e) {
+              double sr = 0.0, si = 0.0;
+              for (int l = 0; l < W; ++l) {
+                sr += acr[e * W + l]; si += aci[e * W + l];
+                acr[e * W + l] = 0.0; aci[e * W + l] = 0.0;
               }
+              utr[e * P + q] += sr; uti[e * P + q] += si;
+            }
+            for (int j = 0; j <= tj_; ++j)
+              for (int mb = j / 2 + 1; mb <= j; ++mb)
+                for (int ma = 0; ma <= j; ++ma) {
+                  const int e = idxu_block_[j] + mb * (j + 1) + ma;
+                  const int src = idxu_block_[j] + (j - mb) * (j + 1) + (j - ma);
+                  const double sg = ((ma + mb) % 2 == 0) ? 1.0 : -1.0;
+                  utr[e * P + q] = sg * utr[src * P + q]; uti[e * P + q] = -sg * uti[src * P + q];
+                }
+          }
           for (int c = 0; c < nchan; ++c)
             for (int k = 0; k < K; ++k)
               bt[((size_t)c * K + k) * P + q] = q < np ? beta[((size_t)p * nchan + c) * K + k] : 0.0;
@@ -1169,14 +1340,16 @@ PYBIND11_MODULE(SNAPGRID_MODULE, m) {
       .def("flops_per_point", &SnapGrid::flops_per_point, py::arg("nneigh"), py::arg("lammps") = false)
       .def("compute", &SnapGrid::compute, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("nthreads") = 0,
-           py::arg("single") = false, py::arg("bin_atoms") = -1,
+           py::arg("single") = false, py::arg("bin_atoms") = -1, py::arg("keep_u") = false,
            "Descriptors (m, K) of fractional points (m, 3), returned as float64; arithmetic in float64, or "
-           "float32 with single=True. Returns (array, timings dict).")
+           "float32 with single=True. Returns (array, timings dict), and with keep_u=True (float64 only) also "
+           "the points' U totals (m, 2, idxu_max) for adjoint(u_totals=...).")
       .def("adjoint", &SnapGrid::adjoint, py::arg("cell"), py::arg("scaled_positions"), py::arg("types"),
            py::arg("radii"), py::arg("weights"), py::arg("rcutfac"), py::arg("points"), py::arg("beta"),
-           py::arg("nthreads") = 0, py::arg("bin_atoms") = -1,
+           py::arg("nthreads") = 0, py::arg("bin_atoms") = -1, py::arg("u_totals") = py::none(),
            "Gradient (C, n, 3) of sum_p sum_k beta[p, c, k] B_k(p) with respect to the Cartesian position "
-           "of every atom passed (Å^-1 times beta's unit); beta (m, C, K) float64, arithmetic float64.");
+           "of every atom passed (Å^-1 times beta's unit); beta (m, C, K) float64, arithmetic float64. u_totals: "
+           "compute(keep_u=True)'s U totals of the same points (then U is not summed again).");
 #ifdef _OPENMP
   m.attr("openmp") = true;
 #else

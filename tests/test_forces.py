@@ -88,6 +88,33 @@ def test_descriptor_adjoint_matches_finite_differences():
                 assert np.allclose(grad[:, a, c], fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max()), (twojmax, a, c)
 
 
+def test_adjoint_from_kept_u_totals_equals_the_adjoint_alone():
+    """The forces sweep's kernel path: compute(keep_u=True) hands its U totals to adjoint(u_totals=...). Same
+    gradient as the adjoint summing U itself, and the same descriptors as compute() (its B from the flat Z
+    term lists: rounding only); triclinic cell, two species, bzeroflag on. Wrong shapes are refused."""
+    from mlsurrogate.descriptors.native_grid import native_module
+    rng = np.random.default_rng(1)
+    cell = np.array([[3.2, 0, 0], [-1.1, 3.0, 0.3], [0.2, 0.4, 4.4]])
+    frac = rng.random((6, 3))
+    types = np.array([0, 1, 1, 0, 1, 0], dtype=np.int32)
+    radii, weights = np.array([0.5, 0.6]), np.array([1.0, 0.7])
+    k = native_module().SnapGrid(8, 0.99363, 0.0, 1, 1)
+    points = rng.random((37, 3))                    # not a multiple of the kernel's 16 lanes
+    args = (cell, frac, types, radii, weights, 4.67637, points)
+    beta = rng.standard_normal((len(points), 1, k.ncoeff))
+    desc = k.compute(*args)[0]
+    kept, _, u_totals = k.compute(*args, keep_u=True)
+    assert u_totals.shape == (len(points), 2, sum((j + 1) ** 2 for j in range(9)))
+    assert np.abs(kept - desc).max() <= 1e-13 * np.abs(desc).max()
+    alone = k.adjoint(*args, beta)
+    from_kept = k.adjoint(*args, beta, u_totals=u_totals)
+    assert np.abs(from_kept - alone).max() <= 1e-13 * np.abs(alone).max()
+    with pytest.raises(ValueError, match="u_totals"):
+        k.adjoint(*args, beta, u_totals=u_totals[:, :, :-1])
+    with pytest.raises(ValueError, match="keep_u"):
+        k.compute(*args, single=True, keep_u=True)
+
+
 @pytest.mark.parametrize("model_path", [BE2_MLSM, MODEL], ids=["be2.mlsm", "Be_model.zip"])
 def test_forces_match_finite_differences_on_be2(comm, be2, model_path):
     """Be2 snapshot 0 on the models' grid (18x18x27, 160 Ry): the written forces sum to zero and equal -dE/dR

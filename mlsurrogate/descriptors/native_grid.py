@@ -149,29 +149,35 @@ class NativeGrid:
         self._kernel = self._mod.SnapGrid(params.twojmax, params.rfac0, params.rmin0, params.switchflag,
                                           params.bzeroflag, self.exclude_coincident)
 
-    def compute_points(self, indices):
-        """Descriptors (m, K) float64 of global fine grid points ``indices`` (m, 3). Local."""
+    def compute_points(self, indices, keep_u=False):
+        """Descriptors (m, K) float64 of global fine grid points ``indices`` (m, 3). Local.
+
+        keep_u=True (float64 only) returns (descriptors, U totals (m, 2, idxu) float64) for
+        :meth:`adjoint_points` of the same points (16 idxu bytes per point: 8 KB at twojmax 10).
+        """
         # as LAMMPS' grid2x: index times the spacing 1/n (not index / n: the rounding differs)
         frac = np.asarray(indices, dtype=np.float64) * (1.0 / np.array(self._decomp.global_shape, dtype=np.float64))
-        desc, timings = self._kernel.compute(self._cell, self._frac, self._types, self._radii, self._weights,
-                                             float(self._params.rcutfac), np.ascontiguousarray(frac),
-                                             self.nthreads, self.precision == "float32", self.natoms_total)
+        out = self._kernel.compute(self._cell, self._frac, self._types, self._radii, self._weights,
+                                   float(self._params.rcutfac), np.ascontiguousarray(frac),
+                                   self.nthreads, self.precision == "float32", self.natoms_total, keep_u)
+        desc, timings = out[0], out[1]
         for key in self.timings_s:
             self.timings_s[key] += timings[key]
         self.points += len(frac)
         self.neighbours += int(timings["neighbours_total"])
-        return desc
+        return (desc, out[2]) if keep_u else desc
 
-    def adjoint_points(self, indices, beta):
+    def adjoint_points(self, indices, beta, u_totals=None):
         """Gradient (C, n_atoms_total, 3), 1/Å times beta's unit, of sum_p sum_k beta[p, c, k] B_k(point p) with
         respect to the Cartesian atom positions (the input's frame). indices (m, 3) global grid indices,
-        beta (m, C, K) float64. Float64 arithmetic whatever the precision. Local; only the atoms near this
-        rank's block are nonzero."""
+        beta (m, C, K) float64; u_totals: ``compute_points(indices, keep_u=True)``'s (then U is not summed
+        again). Float64 arithmetic whatever the precision. Local; only the atoms near this rank's block are
+        nonzero."""
         frac = np.asarray(indices, dtype=np.float64) * (1.0 / np.array(self._decomp.global_shape, dtype=np.float64))
         beta = np.ascontiguousarray(beta, dtype=np.float64)
         near = self._kernel.adjoint(self._cell, self._frac, self._types, self._radii, self._weights,
                                     float(self._params.rcutfac), np.ascontiguousarray(frac), beta, self.nthreads,
-                                    self.natoms_total)
+                                    self.natoms_total, u_totals)
         out = np.zeros((beta.shape[1], self.natoms_total, 3))
         out[:, self._near] = near @ self._to_kernel.T
         return out

@@ -86,16 +86,25 @@ class DensityAccumulator:
                 raise ValueError(f"{name} is {saved.dtype} {saved.shape}, expected {mine.dtype} {mine.shape}")
             mine[...] = saved
 
-    def density(self, mu):
-        """Electron density (n_local,) in 1/Å^3 at chemical potential ``mu`` (eV)."""
+    def density(self, mu, dwo=None):
+        """Electron density (n_local,) in 1/Å^3 at chemical potential ``mu`` (eV).
+
+        With ``dwo`` (n_e,) = d(occupation weights)/dμ (1/eV), also its μ-derivative at fixed LDOS,
+        dn/dμ (n_local,) = Σ_k LDOS_k dwo_k (1/(eV Å^3)), from the window nodes (outside them dwo < e^-TAIL/kT):
+        returns (density, dn/dμ) (forces: the Fermi level's response).
+        """
         if not self.window.contains(mu):
             raise ValueError("mu outside the density window")
         if not self.filled.all():
             raise RuntimeError("density requested before every local point was added")
         w = occupation_weights(self.energies, mu, self.kt)[self.window.i_lo:self.window.i_hi]
+        dw = None if dwo is None else np.asarray(dwo, dtype=np.float64)[self.window.i_lo:self.window.i_hi]
+        response = None if dwo is None else np.empty(len(self.below))
         out = self.below  # reused in place: no second per-point array
         for start in range(0, len(out), _CHUNK):
-            chunk = self.values[start:start + _CHUNK]
-            out[start:start + _CHUNK] += chunk.astype(np.float64, copy=False) @ w
+            chunk = self.values[start:start + _CHUNK].astype(np.float64, copy=False)
+            out[start:start + _CHUNK] += chunk @ w
+            if dw is not None:
+                response[start:start + _CHUNK] = chunk @ dw
         self.below, self.values = None, None  # the accumulator is spent
-        return out
+        return out if dwo is None else (out, response)

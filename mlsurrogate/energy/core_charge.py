@@ -61,10 +61,11 @@ class CoreFormFactor:
                 - (t + 1) * t * (t - 2) / 2 * f[i0 + 1] + (t + 1) * t * (t - 1) / 6 * f[i0 + 2])
 
 
-def core_density_g(pw, gaussians_g, pseudos, sigma):
+def core_density_g(pw, gaussians_g, pseudos, sigma, forms=None):
     """n_core(G) (electrons/bohr³, QE normalisation) in the sphere, zero outside. Local.
 
-    gaussians_g : {species: D_t(G)} on this rank's reciprocal block (see module docstring).
+    gaussians_g : {species: D_t(G)} on this rank's reciprocal block (see module docstring); forms : optional
+    {species: CoreFormFactor} already tabulated up to sqrt(pw.ecutrho) (else tabulated here).
     """
     out = np.zeros(pw.g2.shape, dtype=complex)
     q = np.sqrt(pw.g2[pw.sphere])
@@ -72,6 +73,6 @@ def core_density_g(pw, gaussians_g, pseudos, sigma):
         pp = pseudos[species]
         if pp.core_charge is None:
             continue
-        form = CoreFormFactor(pp, np.sqrt(pw.ecutrho))
+        form = forms[species] if forms is not None else CoreFormFactor(pp, np.sqrt(pw.ecutrho))
         out[pw.sphere] += d_g[pw.sphere] * np.exp(0.5 * pw.g2[pw.sphere] * sigma * sigma) * form(q)
     return out

@@ -9,7 +9,7 @@ stencil misses the block are dropped by one vectorised scan before the loop: O(N
 """
 import numpy as np
 
-__all__ = ["deposit_gaussians", "atom_stencils", "stencil_geometry", "TRUNCATION"]
+__all__ = ["deposit_gaussians", "atom_stencils", "atom_windows", "stencil_geometry", "TRUNCATION"]
 
 #: Stencil half-width in units of σ.
 TRUNCATION = 9.0
@@ -51,12 +51,12 @@ def stencil_geometry(cell_bohr, shape, sigma):
     return metric, half, (2 * np.pi * sigma * sigma) ** -1.5, pairs
 
 
-def atom_stencils(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
+def atom_windows(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
     """Per atom whose stencil reaches the block [start, start+local_shape) of the grid ``shape``: yields
-    (atom index, offsets d (3 arrays, grid steps from the atom), block indices (3 arrays), w_i g_σ on them
-    (the 3-D stencil, 1/bohr³ times the weight's unit)). Local; O(N/P + ghosts) atoms."""
+    (atom index, offsets d (3 arrays, grid steps from the atom), block indices (3 arrays), weight w_i).
+    Local; O(N/P + ghosts) atoms. :func:`atom_stencils` adds the 3-D stencil."""
     shape = np.asarray(shape)
-    metric, half, norm, pairs = stencil_geometry(cell_bohr, shape, sigma)
+    half = stencil_geometry(cell_bohr, shape, sigma)[1]
     frac_positions = np.asarray(frac_positions, dtype=float)
     touching = _touching(frac_positions, shape, start, local_shape, half)
     u_all = np.mod(frac_positions[touching], 1.0) * shape
@@ -64,13 +64,21 @@ def atom_stencils(cell_bohr, shape, start, local_shape, frac_positions, weights,
         axes = [_axis_indices(u[k], half[k], shape[k], start[k], local_shape[k]) for k in range(3)]
         if any(len(d) == 0 for d, _ in axes):
             continue
-        d = [a[0] for a in axes]
+        yield i, [a[0] for a in axes], [a[1] for a in axes], w
+
+
+def atom_stencils(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
+    """Per atom whose stencil reaches the block [start, start+local_shape) of the grid ``shape``: yields
+    (atom index, offsets d (3 arrays, grid steps from the atom), block indices (3 arrays), w_i g_σ on them
+    (the 3-D stencil, 1/bohr³ times the weight's unit)). Local; O(N/P + ghosts) atoms."""
+    metric, half, norm, pairs = stencil_geometry(cell_bohr, np.asarray(shape), sigma)
+    for i, d, idx, w in atom_windows(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma):
         stencil = (w * norm) * np.exp(-metric[0, 0] * d[0] ** 2)[:, None, None] \
             * np.exp(-metric[1, 1] * d[1] ** 2)[None, :, None] * np.exp(-metric[2, 2] * d[2] ** 2)[None, None, :]
         for a, b in pairs:
             cross = np.exp(-2 * metric[a, b] * np.multiply.outer(d[a], d[b]))
             stencil *= np.expand_dims(cross, 3 - a - b)
-        yield i, d, [a[1] for a in axes], stencil
+        yield i, d, idx, stencil
 
 
 def deposit_gaussians(cell_bohr, shape, start, local_shape, frac_positions, weights, sigma, out=None):

@@ -9,7 +9,7 @@ distributed grid (FFT layout of :class:`PlaneWaveGrid`):
 This module runs the terms in order on one plane-wave grid (hartree.py, xc.py, ewald.py hold the
 physics); total.py converts them to eV and adds up F for results.json.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +57,20 @@ class EnergyInputs:
     valences: dict                  # species -> Z (electrons)
     pseudos: dict = None            # species -> Pseudopotential (XC and core charge)
     functional: str = None          # "PZ" or "PBE" (from the pseudopotentials)
+    # (species, qmax) -> CoreFormFactor, filled by core_form_factors(): tabulated once per run, shared by the
+    # energy and the forces stages (the table costs ~0.05 s per species)
+    form_factors: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def core_form_factors(self, species, qmax):
+        """{species: CoreFormFactor up to qmax (1/bohr)} for ``species`` (those with a core charge)."""
+        from .core_charge import CoreFormFactor
+        out = {}
+        for s in species:
+            key = (s, float(qmax))
+            if key not in self.form_factors:
+                self.form_factors[key] = CoreFormFactor(self.pseudos[s], qmax)
+            out[s] = self.form_factors[key]
+        return out
 
     @property
     def cell_bohr(self):
@@ -184,7 +198,12 @@ def energy_terms(pw, inputs, density=None, terms=TERMS, timings=None):
         out["ewald"] = ewald_energy(comm, pw, ion_g, inputs, sigma)
         del ion_g
         clock("ewald")
-    core_g = core_density_g(pw, gauss, inputs.pseudos, sigma) if "xc" in terms and density is not None else None
+    if "xc" in terms and density is not None:
+        forms = inputs.core_form_factors([s for s in gauss if inputs.pseudos[s].core_charge is not None],
+                                         np.sqrt(pw.ecutrho))
+        core_g = core_density_g(pw, gauss, inputs.pseudos, sigma, forms)
+    else:
+        core_g = None
     del gauss                                   # ~8 bytes per grid point and species
     clock("xc")                                 # the core charge is part of the XC cost
     if density is not None:

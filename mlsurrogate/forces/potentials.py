@@ -62,8 +62,9 @@ def density_potential(pw, density, core_g, functional):
     return v, v_xc - kernel
 
 
-def core_charge_gradient(pw, inputs, phi, sigma):
+def core_charge_gradient(pw, inputs, phi, sigma, forms=None):
     """(n, 3) dE/dτ (Ry/bohr) through n_core, from Φ = ∂E/∂n_core / dv on this rank's block. Collective.
+    forms : optional {species: CoreFormFactor} tabulated up to sqrt(pw.ecutrho) (else tabulated here).
 
     n_core = Σ_t C_t[Σ_{i∈t} g_σ(r - τ_i)] with the symmetric convolution C_t (core_charge.py), so
     ∂E/∂g_t(r) = C_t[dv Φ].
@@ -76,7 +77,8 @@ def core_charge_gradient(pw, inputs, phi, sigma):
         if pp.core_charge is None:
             continue
         mult = np.zeros(pw.g2.shape, dtype=complex)
-        mult[pw.sphere] = np.exp(0.5 * pw.g2[pw.sphere] * sigma * sigma) * CoreFormFactor(pp, np.sqrt(pw.ecutrho))(q)
+        form = forms[s] if forms is not None else CoreFormFactor(pp, np.sqrt(pw.ecutrho))
+        mult[pw.sphere] = np.exp(0.5 * pw.g2[pw.sphere] * sigma * sigma) * form(q)
         field = pw.backward(mult * phi_g)
         sel = inputs.atoms_of(s)
         grad[sel] += gaussian_position_gradient(inputs.cell_bohr, pw.shape, pw.real_start, pw.real_shape,
