@@ -3,15 +3,16 @@
 Cells (a = 2.25982586776780, c = 3.56987856087494 Å, the reference data's lattice; 1 x 1 in-plane, one
 atom per close-packed layer; `mlsurrogate/structure/hcp.py`):
   train: perfect and I2-faulted 8-layer cells (ideal); the same with z-rattled layers (std 0.06 Å along c,
-         keeps the in-plane symmetry); one perfect 8-layer cell with full 3D rattling (std 0.06 Å per
-         component, ~room temperature for Be: Debye-Waller B = 8π²<u_x²> ≈ 0.28 Å²); the perfect 12-layer
-         cell (ideal).
-  test:  one 3D-rattled 8-layer perfect cell (a snapshot never trained on), the I2 12-layer cell, perfect
-         and I2 16-layer cells (a cell size never trained on).
-  extra: a 3D-rattled I2 8-layer cell (computed last; not used by models/be.mlsm).
-k-points: 18 x 18 in-plane (k-converged fault energy, benchmarks/results/stacking_fault_dft), 2 along c for
-8 and 12 layers, 1 for 16 layers. Writes DATA/structures/*.extxyz, DATA/<name>/ (make-data),
-DATA/timing.json (QE wall time per cell, as run: 2 MPI ranks on a shared 2-core machine).
+         keeps the in-plane symmetry; two more faulted ones, std 0.02 and 0.06 Å); one perfect 8-layer cell
+         with full 3D rattling (std 0.06 Å per component, ~room temperature for Be: Debye-Waller
+         B = 8π²<u_x²> ≈ 0.28 Å²); the perfect 12-layer cell (ideal).
+  test:  the I2 12-layer cell (a whole snapshot never trained on), perfect and I2 16-layer cells (a cell
+         size never trained on; their LDOS is the slowest part).
+  extra: 3D-rattled perfect and I2 8-layer cells, only with --only (not used by models/be.mlsm).
+k-points: 18 x 18 in-plane (k-converged fault energy, benchmarks/results/stacking_fault_dft); along c 3 for
+8 layers, 2 for 12 and 1 for 16 (about the same spacing). Writes DATA/structures/*.extxyz, DATA/<name>/
+(make-data), DATA/timing.json (QE wall time per cell, as run: 2 MPI ranks on a 2-core machine) and each cell's
+bispectrum descriptors with models/be_train.toml's settings, DATA/<name>/bispectrum_rc<rcutfac>/.
 
 Usage: .venv/bin/python scripts/be_dataset.py [--data DIR] [--only NAME ...]
 DIR defaults to ~/.cache/mlsurrogate/be (outside the repository; models/be_train.toml reads it there).
@@ -31,29 +32,34 @@ from mlsurrogate.structure.hcp import build_hcp  # noqa: E402
 
 A, C = 2.25982586776780, 3.56987856087494
 STD = 0.06
-# name: (nz, fault, rattle kind, seed, k-points, split); in the order they are computed
+# name: (nz, fault, rattle kind, seed, k-points, split[, rattle std in Å, default STD]); in the order they are
+# computed. k-points: 18 x 18 in-plane; along c 3 for 8 layers (14.3 Å), 2 for 12 (21.4 Å), 1 for 16 (28.6 Å),
+# about the same spacing along c for every cell size.
 CELLS = {
-    "perfect_8": (4, None, None, 0, (18, 18, 2), "train"),
-    "i2_8": (4, "I2", None, 0, (18, 18, 2), "train"),
-    "perfect_8_z1": (4, None, "z", 1, (18, 18, 2), "train"),
-    "i2_8_z2": (4, "I2", "z", 2, (18, 18, 2), "train"),
-    "perfect_8_r3": (4, None, "xyz", 3, (18, 18, 2), "train"),
+    "perfect_8": (4, None, None, 0, (18, 18, 3), "train"),
+    "i2_8": (4, "I2", None, 0, (18, 18, 3), "train"),
+    "perfect_8_z1": (4, None, "z", 1, (18, 18, 3), "train"),
+    "i2_8_z2": (4, "I2", "z", 2, (18, 18, 3), "train"),
+    "perfect_8_r3": (4, None, "xyz", 3, (18, 18, 3), "train"),
     "perfect_12": (6, None, None, 0, (18, 18, 2), "train"),
+    "i2_8_zs21": (4, "I2", "z", 21, (18, 18, 3), "train", 0.02),
+    "i2_8_z23": (4, "I2", "z", 23, (18, 18, 3), "train"),
     "i2_12": (6, "I2", None, 0, (18, 18, 2), "test"),
-    "perfect_8_r5": (4, None, "xyz", 5, (18, 18, 2), "test"),
     "perfect_16": (8, None, None, 0, (18, 18, 1), "test"),
     "i2_16": (8, "I2", None, 0, (18, 18, 1), "test"),
-    "i2_8_r4": (4, "I2", "xyz", 4, (18, 18, 2), "extra"),
+    "perfect_8_r5": (4, None, "xyz", 5, (18, 18, 3), "extra"),
+    "i2_8_r4": (4, "I2", "xyz", 4, (18, 18, 3), "extra"),
 }
 
 
-def build(nz, fault, rattle, seed):
+def build(nz, fault, rattle, seed, std=STD):
+    """1 x 1 x nz hcp cell (2 nz atoms), optionally I2-faulted, positions rattled with a normal law of std Å."""
     atoms = build_hcp("Be", A, C, (1, 1, nz), fault).atoms
     rng = np.random.default_rng(seed)
     if rattle == "z":
-        atoms.positions[:, 2] += rng.normal(0.0, STD, len(atoms))
+        atoms.positions[:, 2] += rng.normal(0.0, std, len(atoms))
     elif rattle == "xyz":
-        atoms.positions += rng.normal(0.0, STD, (len(atoms), 3))
+        atoms.positions += rng.normal(0.0, std, (len(atoms), 3))
     return atoms
 
 
@@ -64,15 +70,17 @@ def main():
                    help="data folder (models/be_train.toml reads ~/.cache/mlsurrogate/be: edit its root if moved)")
     p.add_argument("--only", nargs="+", help="cell names (default: all, in order)")
     p.add_argument("--settings", default=os.path.join(ROOT, "data", "be_dft.toml"))
+    p.add_argument("--train-config", default=os.path.join(ROOT, "models", "be_train.toml"),
+                   help="descriptor settings ([descriptors]) of the model the data are for")
     args = p.parse_args()
     os.makedirs(os.path.join(args.data, "structures"), exist_ok=True)
     timing_path = os.path.join(args.data, "timing.json")
     timing = json.load(open(timing_path)) if os.path.exists(timing_path) else {}
     exe = os.path.join(os.path.dirname(sys.executable), "mlsurrogate")
-    for name in args.only or list(CELLS):
-        nz, fault, rattle, seed, k, split = CELLS[name]
+    for name in args.only or [n for n in CELLS if CELLS[n][5] != "extra"]:
+        nz, fault, rattle, seed, k, split = CELLS[name][:6]
         path = os.path.join(args.data, "structures", f"{name}.extxyz")
-        ase.io.write(path, build(nz, fault, rattle, seed))
+        ase.io.write(path, build(nz, fault, rattle, seed, *CELLS[name][6:]))
         t0 = time.time()
         subprocess.run([exe, "make-data", "--settings", args.settings, "--structures", path, "--out", args.data,
                         "--kpoints", *map(str, k), "--task", "0"], check=True)
@@ -83,6 +91,23 @@ def main():
         with open(timing_path, "w") as f:
             json.dump(timing, f, indent=1)
         print(f"{name}: QE {timing[name]['qe_wall_s']:.0f} s", flush=True)
+        descriptors(exe, os.path.join(args.data, name), snap["grid"], args.train_config)
+
+
+def descriptors(exe, folder, grid, train_config):
+    """Bispectrum descriptors of the snapshot in ``folder`` with the [descriptors] settings of
+    ``train_config`` (the native kernel, as `predict` uses; one process) into
+    folder/bispectrum_rc<rcutfac>/descriptors.npy, the path models/be_train.toml reads. Kept when present."""
+    import tomllib
+    d = tomllib.load(open(train_config, "rb"))["descriptors"]
+    out = os.path.join(folder, f"bispectrum_rc{d['rcutfac']:g}")
+    if os.path.isfile(os.path.join(out, "descriptors.npy")):
+        return
+    cmd = [exe, "-q", "descriptors", "--structure", os.path.join(folder, "structure.extxyz"),
+           "--grid", *map(str, grid), "--twojmax", str(d["twojmax"]), "--rcutfac", str(d["rcutfac"]),
+           "--rfac0", str(d["rfac0"]), "--switchflag", str(d["switchflag"]), "--out", out]
+    cmd += [f"--radius={k}={v}" for k, v in d["radii"].items()] + [f"--weight={k}={v}" for k, v in d["weights"].items()]
+    subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":
