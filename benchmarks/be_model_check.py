@@ -79,9 +79,9 @@ def main():
                     path = os.path.join(tmp, n + ".extxyz")
                     ase.io.write(path, build(layers // 2, fault, None, 0))
                     F_model[n] = predict(args.model, path, os.path.join(tmp, n))["total_energy_eV"]
-            for n in pair:  # cells outside DATA with a pw.x energy: F per atom against DFT too
+            for n, fault in zip(pair, (None, "I2")):  # cells outside DATA with a pw.x energy: F per atom too
                 if n not in rows and os.path.isfile(bands_out(n)):
-                    natoms, qe = 2 * layers, qe_energy(bands_out(n))
+                    natoms, qe = len(build(layers // 2, fault, None, 0)), qe_energy(bands_out(n))  # one per layer
                     rows[n] = {"split": CELLS[n][5] if n in CELLS else "test", "natoms": natoms,
                                "F_model_eV": F_model[n], "F_QE_eV": qe,
                                "error_meV_per_atom": 1e3 * (F_model[n] - qe) / natoms,
