@@ -55,12 +55,17 @@ CELLS = {
     "i2_8_r9": (4, "I2", "xyz", 9, (18, 18, 3), "test"),
     "perfect_16": (8, None, None, 0, (18, 18, 1), "test"),
     "i2_16": (8, "I2", None, 0, (18, 18, 1), "test"),
+    # 2 x 2 in-plane (32 atoms): the atoms of a layer move independently, unlike the 1 x 1 cells above;
+    # computed for the next model, not yet trained on or tested ("extra": only with --only)
+    "perfect_8_2x2_r41": ((2, 2, 4), None, "xyz", 41, (9, 9, 3), "extra"),
+    "i2_8_2x2_r42": ((2, 2, 4), "I2", "xyz", 42, (9, 9, 3), "extra"),
 }
 
 
 def build(nz, fault, rattle, seed, std=STD):
-    """1 x 1 x nz hcp cell (2 nz atoms), optionally I2-faulted, positions rattled with a normal law of std Å."""
-    atoms = build_hcp("Be", A, C, (1, 1, nz), fault).atoms
+    """1 x 1 x nz hcp cell (2 nz atoms; nz = (nx, ny, nz) for a larger in-plane cell), optionally I2-faulted,
+    positions rattled with a normal law of std Å."""
+    atoms = build_hcp("Be", A, C, nz if isinstance(nz, tuple) else (1, 1, nz), fault).atoms
     rng = np.random.default_rng(seed)
     if rattle == "z":
         atoms.positions[:, 2] += rng.normal(0.0, std, len(atoms))
@@ -78,6 +83,10 @@ def main():
     p.add_argument("--settings", default=os.path.join(ROOT, "data", "be_dft.toml"))
     p.add_argument("--train-config", default=os.path.join(ROOT, "models", "be_train.toml"),
                    help="descriptor settings ([descriptors]) of the model the data are for")
+    p.add_argument("--shifted-copies", type=int, default=0, metavar="K",
+                   help="also write K rigidly translated copies <name>_t1..K of every training cell (sub-grid "
+                        "shifts of atoms, LDOS and density; exact for QE's band-limited fields). Not used by "
+                        "models/be_train.toml: tried in benchmarks/results/be_model/diagnosis-2026-12-01c")
     args = p.parse_args()
     os.makedirs(os.path.join(args.data, "structures"), exist_ok=True)
     timing_path = os.path.join(args.data, "timing.json")
@@ -86,18 +95,62 @@ def main():
     for name in args.only or [n for n in CELLS if CELLS[n][5] != "extra"]:
         nz, fault, rattle, seed, k, split = CELLS[name][:6]
         path = os.path.join(args.data, "structures", f"{name}.extxyz")
-        ase.io.write(path, build(nz, fault, rattle, seed, *CELLS[name][6:]))
-        t0 = time.time()
-        subprocess.run([exe, "make-data", "--settings", args.settings, "--structures", path, "--out", args.data,
-                        "--kpoints", *map(str, k), "--task", "0"], check=True)
+        atoms = build(nz, fault, rattle, seed, *CELLS[name][6:])
+        ase.io.write(path, atoms)
+        if done(os.path.join(args.data, name), atoms):
+            print(f"{name}: kept (QE done before for this structure)", flush=True)
+        else:
+            run_qe(exe, args, name, path, k, split, timing, timing_path)
         snap = json.load(open(os.path.join(args.data, name, "snapshot.json")))
-        timing[name] = {"qe_wall_s": sum(snap["wall_s"].values()), "qe_wall_s_by_step": snap["wall_s"],
-                        "this_call_s": time.time() - t0, "split": split, "natoms": 2 * nz, "kpoints": list(k),
-                        "k_points_irreducible": snap["k_points_irreducible"], "bands": snap["bands"]}
-        with open(timing_path, "w") as f:
-            json.dump(timing, f, indent=1)
-        print(f"{name}: QE {timing[name]['qe_wall_s']:.0f} s", flush=True)
         descriptors(exe, os.path.join(args.data, name), snap["grid"], args.train_config)
+        if split == "train":
+            for j in range(1, args.shifted_copies + 1):
+                descriptors(exe, shifted_copy(args.data, name, j), snap["grid"], args.train_config)
+
+
+def done(folder, atoms):
+    """True if folder holds a finished snapshot (snapshot.json) of exactly this structure."""
+    import ase.io
+    if not os.path.isfile(os.path.join(folder, "snapshot.json")):
+        return False
+    old = ase.io.read(os.path.join(folder, "structure.extxyz"))
+    return (len(old) == len(atoms) and np.allclose(old.cell, atoms.cell, atol=1e-8)
+            and np.allclose(old.get_scaled_positions(), atoms.get_scaled_positions(), atol=1e-9))
+
+
+def run_qe(exe, args, name, path, k, split, timing, timing_path):
+    """make-data (pw.x + pp.x) on one cell; records its QE wall time in DATA/timing.json."""
+    t0 = time.time()
+    subprocess.run([exe, "make-data", "--settings", args.settings, "--structures", path, "--out", args.data,
+                    "--kpoints", *map(str, k), "--task", "0"], check=True)
+    snap = json.load(open(os.path.join(args.data, name, "snapshot.json")))
+    timing[name] = {"qe_wall_s": sum(snap["wall_s"].values()), "qe_wall_s_by_step": snap["wall_s"],
+                    "this_call_s": time.time() - t0, "split": split, "natoms": snap["natoms"], "kpoints": list(k),
+                    "k_points_irreducible": snap["k_points_irreducible"], "bands": snap["bands"]}
+    with open(timing_path, "w") as f:
+        json.dump(timing, f, indent=1)
+    print(f"{name}: QE {timing[name]['qe_wall_s']:.0f} s", flush=True)
+
+
+def shifted_copy(data, name, j):
+    """DATA/<name>_t<j>: the snapshot <name> rigidly translated by a random sub-grid vector (atoms, LDOS and
+    density; mlsurrogate/dft/shift.py), the j-th of --shifted-copies. Returns its folder (kept when present)."""
+    import ase.io
+    from mlsurrogate.dft.shift import fourier_shift, shift_structure
+    src, dst = os.path.join(data, name), os.path.join(data, f"{name}_t{j}")
+    if os.path.isfile(os.path.join(dst, "snapshot.json")):
+        return dst
+    snap = json.load(open(os.path.join(src, "snapshot.json")))
+    frac = np.random.default_rng([j, sum(map(ord, name))]).random(3) / np.array(snap["grid"])  # within one voxel
+    os.makedirs(dst, exist_ok=True)
+    ase.io.write(os.path.join(dst, "structure.extxyz"), shift_structure(ase.io.read(os.path.join(src, "structure.extxyz")), frac))
+    for field in ("ldos.npy", "density.npy"):
+        np.save(os.path.join(dst, field), fourier_shift(np.load(os.path.join(src, field)), frac))
+    snap.update({"shifted_from": name, "shift_fractional": frac.tolist(),
+                 "files": {k: v for k, v in snap["files"].items() if k != "pw_output"}})
+    with open(os.path.join(dst, "snapshot.json"), "w") as f:   # written last: marks the copy complete
+        json.dump(snap, f, indent=1)
+    return dst
 
 
 def descriptors(exe, folder, grid, train_config):
