@@ -12,8 +12,10 @@ atom per close-packed layer; `mlsurrogate/structure/hcp.py`):
          trained on; their LDOS is the slowest part).
 k-points: 18 x 18 in-plane (k-converged fault energy, benchmarks/results/stacking_fault_dft); along c 3 for
 8 layers, 2 for 12 and 1 for 16 (about the same spacing). Writes DATA/structures/*.extxyz, DATA/<name>/
-(make-data), DATA/timing.json (QE wall time per cell, as run: 2 MPI ranks on a 2-core machine) and each cell's
-bispectrum descriptors with models/be_train.toml's settings, DATA/<name>/bispectrum_rc<rcutfac>/.
+(make-data), DATA/timing.json (QE wall time per cell, as run: 2 MPI ranks on a 2-core machine), each cell's LDOS
+broadened to LDOS_BROADENING_EV = 0.5 eV, DATA/<name>/ldos_s5.npy (the training targets of models/be_train.toml),
+and its bispectrum descriptors with models/be_train.toml's settings, DATA/<name>/bispectrum_rc<rcutfac>/.
+Cells whose QE run finished before (same structure) are kept, not recomputed.
 
 Usage: .venv/bin/python scripts/be_dataset.py [--data DIR] [--only NAME ...]
 DIR defaults to ~/.cache/mlsurrogate/be (outside the repository; models/be_train.toml reads it there).
@@ -33,6 +35,10 @@ from mlsurrogate.structure.hcp import build_hcp  # noqa: E402
 
 A, C = 2.25982586776780, 3.56987856087494
 STD = 0.06
+# Total Gaussian broadening (eV) of the LDOS the model is trained on (ldos_s5.npy next to pp.x's ldos.npy): at
+# pp.x's 0.1 eV the LDOS near E_F is not k-converged at these k-points (benchmarks/results/be_model/
+# diagnosis-2026-12-01c, section 5); at 0.5 eV it is, for F about 10 meV/atom below QE's.
+LDOS_BROADENING_EV = 0.5
 # name: (nz, fault, rattle kind, seed, k-points, split[, rattle std in Å, default STD]); in the order they are
 # computed. k-points: 18 x 18 in-plane; along c 3 for 8 layers (14.3 Å), 2 for 12 (21.4 Å), 1 for 16 (28.6 Å),
 # about the same spacing along c for every cell size.
@@ -102,6 +108,7 @@ def main():
         else:
             run_qe(exe, args, name, path, k, split, timing, timing_path)
         snap = json.load(open(os.path.join(args.data, name, "snapshot.json")))
+        broadened_ldos(os.path.join(args.data, name))
         descriptors(exe, os.path.join(args.data, name), snap["grid"], args.train_config)
         if split == "train":
             for j in range(1, args.shifted_copies + 1):
@@ -130,6 +137,21 @@ def run_qe(exe, args, name, path, k, split, timing, timing_path):
     with open(timing_path, "w") as f:
         json.dump(timing, f, indent=1)
     print(f"{name}: QE {timing[name]['qe_wall_s']:.0f} s", flush=True)
+
+
+def broadened_ldos(folder, sigma=LDOS_BROADENING_EV, spacing=0.1):
+    """folder/ldos_s<10 sigma>.npy: pp.x's LDOS (Gaussian degauss_ldos = 0.1 eV on a 0.1 eV grid) convolved along
+    energy with a further Gaussian of width sqrt(sigma² - 0.1²), so the total broadening is ``sigma`` eV; same
+    grid, each energy's weight kept inside the window (electrons conserved). Kept when present."""
+    out = os.path.join(folder, f"ldos_s{round(10 * sigma)}.npy")
+    if os.path.isfile(out):
+        return
+    ldos = np.load(os.path.join(folder, "ldos.npy"))
+    e = spacing * np.arange(ldos.shape[-1])
+    kernel = np.exp(-0.5 * ((e[:, None] - e[None, :]) / np.sqrt(sigma ** 2 - 0.1 ** 2)) ** 2)
+    kernel /= kernel.sum(axis=0, keepdims=True)
+    np.save(out + ".part.npy", (ldos.reshape(-1, ldos.shape[-1]) @ kernel.T).reshape(ldos.shape).astype(np.float32))
+    os.replace(out + ".part.npy", out)
 
 
 def shifted_copy(data, name, j):
