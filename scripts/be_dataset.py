@@ -112,7 +112,9 @@ def main():
         descriptors(exe, os.path.join(args.data, name), snap["grid"], args.train_config)
         if split == "train":
             for j in range(1, args.shifted_copies + 1):
-                descriptors(exe, shifted_copy(args.data, name, j), snap["grid"], args.train_config)
+                copy = shifted_copy(args.data, name, j)
+                broadened_ldos(copy)
+                descriptors(exe, copy, snap["grid"], args.train_config)
 
 
 def done(folder, atoms):
