@@ -145,7 +145,8 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
     n_electrons = float(sum(valence_electrons[s] for s in atoms.get_chemical_symbols()))
     path = spec.ldos or spec.ldos_cubes
     name = os.path.basename(path)
-    if name == "ldos.npy":       # make-data's layout DIR/<snapshot>/ldos.npy: the folder names the snapshot
+    if name.startswith("ldos") and name.endswith(".npy"):   # make-data's layout DIR/<snapshot>/ldos[_s5].npy:
+                                                           # the folder names the snapshot
         name = os.path.join(os.path.basename(os.path.dirname(path)), name)
     return Snapshot(name=name, grid=tuple(grid),
                     descriptors=np.asarray(desc, dtype=np.float64).reshape(-1, k),
