@@ -10,26 +10,21 @@ Usage: .venv/bin/python benchmarks/grid_offset.py --model models/be.mlsm [--shif
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BIN = os.path.dirname(sys.executable)
-PSEUDO = os.path.join(ROOT, "..", "shared", "testdata", "Be2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))      # be_model_check.predict
 
 
 def energy_per_atom(model, atoms, grid, tmp):
     import ase.io
+    from be_model_check import predict
     path = os.path.join(tmp, "cell.extxyz")
     ase.io.write(path, atoms)
-    out = os.path.join(tmp, "out")
-    subprocess.run([os.path.join(BIN, "mpirun"), "-n", "2", os.path.join(BIN, "mlsurrogate"), "-q", "predict",
-                    "--model", model, "--structure", path, "--pseudo-dir", PSEUDO, "--out", out, "--overwrite",
-                    "--precision", "float32", "--no-plot", "--grid", *map(str, grid)], check=True, capture_output=True)
-    return json.load(open(os.path.join(out, "results.json")))["total_energy_eV"] / len(atoms)
+    return predict(model, path, os.path.join(tmp, "out"), grid)["total_energy_eV"] / len(atoms)
 
 
 def main():
