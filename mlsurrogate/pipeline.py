@@ -294,7 +294,8 @@ class Pipeline:
             sweeper = LdosSweep(self.comm, run, backend, net, timer, control)
             result = sweeper.sweep(self._density_window(run))
             with timer.stage("postprocess"):
-                obs = dos_observables(run.energies, result.dos, run.n_electrons, run.temperature_k)
+                obs = dos_observables(run.energies, result.dos, run.n_electrons, run.temperature_k,
+                                      self.model.ldos_broadening_std_ev)
             if result.accumulator is not None and not result.accumulator.window.contains(obs.fermi_energy_ev):
                 if self.comm.rank == 0:
                     log.warning("Fermi level %.4f eV outside the density window estimated from the first "
@@ -311,7 +312,7 @@ class Pipeline:
         from .energy.stage import prediction_energy
         with timer.stage("energy"):
             return prediction_energy(self.comm, run.energy, run.grid, run.decomp, density, obs.band_energy_ev,
-                                     obs.entropy_contribution_ev, len(run.atoms))
+                                     obs.entropy_contribution_ev, len(run.atoms), obs.broadening_correction_ev)
 
     def forces_stage(self, run, density, dn_dmu, dos, obs: DosObservables, timer):
         """(forces (natoms, 3) eV/Å, net force removed (3,) eV/Å), input atom order, identical on every rank:
@@ -334,7 +335,7 @@ class Pipeline:
     def model_info(self):
         """results.json ``model`` entry: where the model came from and its layer sizes. Local."""
         return {"source": self.model.source, "format": self.model.source_format,
-                "layer_sizes": self.model.layer_sizes}
+                "layer_sizes": self.model.layer_sizes, "ldos_broadening_std_eV": self.model.ldos_broadening_std_ev}
 
     def _density_window(self, run):
         """The density policy of the first sweep: None (no density), every node (one pass), or a window

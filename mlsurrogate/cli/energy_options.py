@@ -30,8 +30,10 @@ def parse_assignments(items, option, convert=str, expected="VALUE"):
 def energy_summary_lines(res):
     """Lines for the terminal summary (eV) of whichever energy terms ``res`` holds."""
     names = [("hartree_energy_eV", "Hartree"), ("xc_energy_eV", "exchange-corr."), ("ewald_energy_eV", "Ewald"),
-             ("e_rho_times_v_hxc_eV", "-int n v_Hxc"), ("total_energy_eV", "total (F)")]
-    lines = [f"{label:<17}{res[key]:.8f} eV" for key, label in names if key in res]
+             ("e_rho_times_v_hxc_eV", "-int n v_Hxc"), ("broadening_correction_eV", "broadening corr."),
+             ("total_energy_eV", "total (F)")]
+    lines = [f"{label:<17}{res[key]:.8f} eV" for key, label in names
+             if key in res and (res[key] or key != "broadening_correction_eV")]
     if "total_energy_per_atom_eV" in res:
         lines.append(f"{'total per atom':<17}{res['total_energy_per_atom_eV']:.8f} eV")
     return lines

@@ -30,6 +30,9 @@ def add_arguments(p):
     p.add_argument("--energy-grid", type=float, nargs=3, metavar=("OFFSET_EV", "SPACING_EV", "COUNT"),
                    help="LDOS energy grid (with --ldos)")
     p.add_argument("--temperature", type=float, metavar="K", help="electronic temperature in K (with --ldos)")
+    p.add_argument("--ldos-broadening", type=float, default=0.0, metavar="STD_EV",
+                   help="Gaussian std (eV) the LDOS is broadened by: adds the zero-broadening correction "
+                        "s² D(E_F)/2 to the total, as predict does for a model that states it (default 0: none)")
     p.add_argument("--terms", default=None, help="comma-separated subset of hartree,xc,ewald (default: all "
                    "that the inputs allow)")
     p.add_argument("--valence", action="append", default=[], metavar="SYMBOL=Z",
@@ -55,6 +58,10 @@ def _options(args):
                       or args.energy_grid[2] != int(args.energy_grid[2])):
         raise InputError("--temperature must be positive and --energy-grid needs SPACING_EV > 0 and an integer "
                          "COUNT >= 2")
+    if not (np.isfinite(args.ldos_broadening) and args.ldos_broadening >= 0):
+        raise InputError(f"--ldos-broadening {args.ldos_broadening}: must be a finite number >= 0 (eV)")
+    if args.ldos_broadening and not args.ldos:
+        raise InputError("--ldos-broadening needs --ldos")
     have_density = bool(args.density or args.ldos)
     if args.terms is None:
         terms = TERMS if have_density else ("ewald",)
@@ -125,7 +132,7 @@ def _ldos_density(comm, pw, args, n_electrons, volume_a3):
     ldos = _read_local(comm, args.ldos, pw.real_slice, "--ldos").reshape(-1, grid.count)
     dv_a3 = volume_a3 / np.prod(pw.shape)
     dos = reduce_identical(comm, ldos.sum(axis=0) * dv_a3)
-    obs = dos_observables(grid.energies, dos, n_electrons, args.temperature)
+    obs = dos_observables(grid.energies, dos, n_electrons, args.temperature, args.ldos_broadening)
     acc = DensityAccumulator(len(ldos), grid.energies, kt, plan_window(grid.energies, kt, -np.inf, np.inf),
                              max_window_bytes_per_point=8 * grid.count)   # float64 values: the input's precision
     acc.add(np.arange(len(ldos)), ldos)
@@ -133,6 +140,7 @@ def _ldos_density(comm, pw, args, n_electrons, volume_a3):
     return acc.density(obs.fermi_energy_ev).reshape(pw.real_shape), {
         "temperature_K": args.temperature, "fermi_energy_eV": obs.fermi_energy_ev,
         "band_energy_eV": obs.band_energy_ev, "entropy_contribution_eV": obs.entropy_contribution_ev,
+        "broadening_correction_eV": obs.broadening_correction_ev, "ldos_broadening_std_eV": args.ldos_broadening,
         "number_of_electrons_from_dos": obs.number_of_electrons,
         "dos_energies_eV": grid.energies.tolist(), "dos_per_eV": dos.tolist()}
 
@@ -204,7 +212,7 @@ def _evaluate(comm, args, terms, valences, t0):
             density = density * ANGSTROM3_PER_BOHR3
     t2 = time.perf_counter()
     energy = density_energy(pw, inputs, density, results.get("band_energy_eV"),
-                            results.get("entropy_contribution_eV"), terms)
+                            results.get("entropy_contribution_eV"), terms, results.get("broadening_correction_eV", 0.0))
     t3 = time.perf_counter()
     if "electrons" in energy:
         results["number_of_electrons"] = energy.pop("electrons")

@@ -61,11 +61,14 @@ def plan_energy(comm, atoms, model, grid, settings=EnergySettings()):
     return EnergyPlan(inputs=inputs, ecutrho_ry=float(ecut))
 
 
-def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy_ev, natoms):
-    """results.json energy keys (eV) from the predicted density (this rank's block of ``decomp``, 1/Å³). Collective."""
+def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy_ev, natoms,
+                      broadening_correction_ev=0.0):
+    """results.json energy keys (eV) from the predicted density (this rank's block of ``decomp``, 1/Å³) and the
+    DOS terms (eV; broadening_correction_ev: see electronic.dos.broadening_correction). Collective."""
     pw = PlaneWaveGrid(comm, grid, plan.inputs.cell_bohr, plan.ecutrho_ry)
     density = redistribute(comm, density * ANGSTROM3_PER_BOHR3, decomp.local_start, pw.real_start, pw.real_shape)
-    out = density_energy(pw, plan.inputs, density, band_energy_ev, entropy_ev)
+    out = density_energy(pw, plan.inputs, density, band_energy_ev, entropy_ev,
+                         broadening_correction_ev=broadening_correction_ev)
     out["ecutrho_Ry"] = plan.ecutrho_ry
     out["functional"] = plan.inputs.functional
     out["pseudopotentials"] = {s: os.path.abspath(pp.path) for s, pp in plan.inputs.pseudos.items()}
@@ -73,14 +76,14 @@ def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy
     return out
 
 
-def density_energy(pw, inputs, density, band_energy_ev=None, entropy_ev=None, terms=TERMS):
+def density_energy(pw, inputs, density, band_energy_ev=None, entropy_ev=None, terms=TERMS, broadening_correction_ev=0.0):
     """results.json energy keys (eV; ``energies_Ry``) of ``terms``, plus 'electrons' (the density's integral)
     when a density is given; the total free energy when all terms, E_band and -TS are there. Collective.
 
     density : this rank's block (pw.real_shape) of the valence density in electrons/bohr³, or None (Ewald only).
     """
     terms_ry = energy_terms(pw, inputs, density, terms)
-    out = energy_results(terms_ry, band_energy_ev, entropy_ev, inputs.natoms)
+    out = energy_results(terms_ry, band_energy_ev, entropy_ev, inputs.natoms, broadening_correction_ev)
     if "electrons" in terms_ry:
         out["electrons"] = terms_ry["electrons"]
     return out

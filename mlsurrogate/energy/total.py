@@ -1,8 +1,9 @@
 """The total (Mermin) free energy from its terms, in eV for results.json. Stage: energy. Local.
 
     F = E_band + (-TS) + E_H + E_xc + E_Ewald - ∫ n v_Hxc            (QE's "!" total energy)
+        + s² D(E_F)/2                  (only for an LDOS broadened by a Gaussian of std s: its s -> 0 extrapolation)
 
-E_band and -TS (eV) come from the DOS (electronic/); the other terms (Ry) from terms.py.
+E_band, -TS and the broadening correction (eV) come from the DOS (electronic/); the other terms (Ry) from terms.py.
 """
 from ..units import RYDBERG_EV
 
@@ -18,20 +19,22 @@ def energies_ev(terms_ry):
     return out
 
 
-def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms):
-    """total_energy_eV and total_energy_per_atom_eV, or {} when a term is missing."""
+def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms, broadening_correction_ev=0.0):
+    """total_energy_eV, total_energy_per_atom_eV and broadening_correction_eV (included in the total), or {}
+    when a term is missing."""
     keys = ("hartree_energy_eV", "xc_energy_eV", "ewald_energy_eV", "e_rho_times_v_hxc_eV")
     if band_energy_ev is None or entropy_ev is None or any(k not in terms_ev for k in keys):
         return {}
-    total = band_energy_ev + entropy_ev + sum(terms_ev[k] for k in keys)
-    return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms}
+    total = band_energy_ev + entropy_ev + sum(terms_ev[k] for k in keys) + broadening_correction_ev
+    return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms,
+            "broadening_correction_eV": float(broadening_correction_ev)}
 
 
-def energy_results(terms_ry, band_energy_ev, entropy_ev, natoms):
+def energy_results(terms_ry, band_energy_ev, entropy_ev, natoms, broadening_correction_ev=0.0):
     """The results.json energy keys: the terms and (when all are there) the total in eV, and
     ``energies_Ry`` (the terms, and the total, in Ry for comparison with QE)."""
     out = energies_ev(terms_ry)
-    out.update(total_energy_ev(band_energy_ev, entropy_ev, out, natoms))
+    out.update(total_energy_ev(band_energy_ev, entropy_ev, out, natoms, broadening_correction_ev))
     out["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
     if "total_energy_eV" in out:
         out["energies_Ry"]["total"] = out["total_energy_eV"] / RYDBERG_EV

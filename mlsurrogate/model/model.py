@@ -43,6 +43,8 @@ class Model:
     pseudopotentials: dict = field(default_factory=dict)
     xc_functional: str = None           # of the training DFT data (e.g. "PBE"); checked against the UPFs
     ecutrho_ry: float = None            # QE's density cutoff of the training data, Ry (the energy stage's default)
+    ldos_broadening_std_ev: float = 0.0  # Gaussian std (eV) of the LDOS the network was trained on, when it is
+                                        # worth correcting for (electronic.dos.broadening_correction); 0: none
     source: str = None                  # absolute path the model was read from (runtime; not written)
     source_format: str = None           # "mlsurrogate-model" or "mala-zip" (runtime; not written)
     metadata: dict = field(default_factory=dict)   # provenance only: training record, training RDF, conversion
@@ -94,6 +96,8 @@ class Model:
         spacing = np.asarray(self.grid_spacing_A, dtype=float)
         if spacing.shape != (3,) or not np.all(np.isfinite(spacing) & (spacing > 0)):
             raise ModelError(f"model grid spacing {list(self.grid_spacing_A)} Å: needs three positive finite numbers")
+        if not (np.isfinite(self.ldos_broadening_std_ev) and self.ldos_broadening_std_ev >= 0):
+            raise ModelError(f"model LDOS broadening {self.ldos_broadening_std_ev} eV: must be finite and >= 0")
         g = self.energy_grid
         if not (np.isfinite(g.offset_ev) and np.isfinite(g.spacing_ev) and g.spacing_ev > 0):
             raise ModelError(f"model energy grid offset {g.offset_ev} eV, spacing {g.spacing_ev} eV: must be finite, "

@@ -35,6 +35,8 @@ class ModelSection:
     pseudopotentials: dict = field(default_factory=dict)
     xc_functional: str = None
     ecutrho_ry: float = None
+    ldos_broadening_std_ev: float = 0.0   # Gaussian std (eV) of the LDOS targets, when broadened beyond pp.x's:
+                                          # predict then adds the zero-broadening correction s² D(E_F)/2
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,9 @@ def _check(cfg):
             raise InputError(f"[model] valence_electrons {symbol} = {z!r}: must be a positive finite number")
     if cfg.model.ecutrho_ry is not None and not (math.isfinite(cfg.model.ecutrho_ry) and cfg.model.ecutrho_ry > 0):
         raise InputError(f"[model] ecutrho_ry {cfg.model.ecutrho_ry}: must be a positive finite number")
+    s = cfg.model.ldos_broadening_std_ev
+    if not (isinstance(s, (int, float)) and math.isfinite(s) and s >= 0):
+        raise InputError(f"[model] ldos_broadening_std_ev {s!r}: must be a finite number >= 0 (eV)")
     if not (math.isfinite(opt.learning_rate) and math.isfinite(opt.weight_decay) and opt.weight_decay >= 0):
         raise InputError("[training] learning_rate and weight_decay must be finite (weight_decay >= 0)")
     if not cfg.train:

@@ -156,6 +156,7 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
         clamp_negative=net_cfg.clamp_negative_ldos,
         pseudopotentials=dict(cfg.model.pseudopotentials),
         xc_functional=cfg.model.xc_functional, ecutrho_ry=cfg.model.ecutrho_ry,
+        ldos_broadening_std_ev=float(cfg.model.ldos_broadening_std_ev),
         metadata={"training": {**provenance, **history}})
     model.validate()
     return model, history
