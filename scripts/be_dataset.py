@@ -39,6 +39,10 @@ STD = 0.06
 # pp.x's 0.1 eV the LDOS near E_F is not k-converged at these k-points (benchmarks/results/be_model/
 # diagnosis-2026-12-01c, section 5); at 0.5 eV it is, for F about 10 meV/atom below QE's.
 LDOS_BROADENING_EV = 0.5
+# Its standard deviation: pp.x's Gaussian exp(-(E/degauss)²) (degauss_ldos 0.1 eV, std 0.1/√2) and the added
+# one of std sqrt(0.5² - 0.1²): sqrt(0.245) = 0.495 eV, the models/be_train.toml [model] ldos_broadening_std_ev
+# for predict's zero-broadening correction (README, "Broadened LDOS").
+LDOS_BROADENING_STD_EV = round((LDOS_BROADENING_EV ** 2 - 0.1 ** 2 + 0.1 ** 2 / 2) ** 0.5, 3)
 # name: (nz, fault, rattle kind, seed, k-points, split[, rattle std in Å, default STD]); in the order they are
 # computed. k-points: 18 x 18 in-plane; along c 3 for 8 layers (14.3 Å), 2 for 12 (21.4 Å), 1 for 16 (28.6 Å),
 # about the same spacing along c for every cell size.
@@ -65,6 +69,10 @@ CELLS = {
     # computed for the next model, not yet trained on or tested ("extra": only with --only)
     "perfect_8_2x2_r41": ((2, 2, 4), None, "xyz", 41, (9, 9, 3), "extra"),
     "i2_8_2x2_r42": ((2, 2, 4), "I2", "xyz", 42, (9, 9, 3), "extra"),
+    "perfect_8_r10": (4, None, "xyz", 10, (18, 18, 3), "extra"),
+    "i2_8_r11": (4, "I2", "xyz", 11, (18, 18, 3), "extra"),
+    "perfect_8_r12": (4, None, "xyz", 12, (18, 18, 3), "extra"),
+    "i2_8_r13": (4, "I2", "xyz", 13, (18, 18, 3), "extra"),
 }
 
 
@@ -142,9 +150,10 @@ def run_qe(exe, args, name, path, k, split, timing, timing_path):
 
 
 def broadened_ldos(folder, sigma=LDOS_BROADENING_EV, spacing=0.1):
-    """folder/ldos_s<10 sigma>.npy: pp.x's LDOS (Gaussian degauss_ldos = 0.1 eV on a 0.1 eV grid) convolved along
-    energy with a further Gaussian of width sqrt(sigma² - 0.1²), so the total broadening is ``sigma`` eV; same
-    grid, each energy's weight kept inside the window (electrons conserved). Kept when present."""
+    """folder/ldos_s<10 sigma>.npy: pp.x's LDOS (Gaussian degauss_ldos = 0.1 eV, std 0.1/√2, on a 0.1 eV grid)
+    convolved along energy with a further Gaussian of std sqrt(sigma² - 0.1²) (total std sqrt(sigma² - 0.005):
+    0.495 eV for sigma = 0.5); same grid, each energy's weight kept inside the window (electrons conserved).
+    Kept when present."""
     out = os.path.join(folder, f"ldos_s{round(10 * sigma)}.npy")
     if os.path.isfile(out):
         return
