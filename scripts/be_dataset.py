@@ -3,13 +3,12 @@
 Cells (a = 2.25982586776780, c = 3.56987856087494 Å, the reference data's lattice; 1 x 1 in-plane, one
 atom per close-packed layer; `mlsurrogate/structure/hcp.py`):
   train: perfect and I2-faulted 8-layer cells (ideal); the same with z-rattled layers (std 0.06 Å along c,
-         keeps the in-plane symmetry; two more faulted ones, std 0.02 and 0.06 Å); one perfect 8-layer cell
-         with full 3D rattling (std 0.06 Å per component, ~room temperature for Be: Debye-Waller
+         keeps the in-plane symmetry; two more faulted ones, std 0.02 and 0.06 Å); five perfect and two faulted
+         8-layer cells with full 3D rattling (std 0.06 Å per component, ~room temperature for Be: Debye-Waller
          B = 8π²<u_x²> ≈ 0.28 Å²); the perfect 12-layer cell (ideal).
-  test:  the I2 12-layer cell, ideal and z-rattled; six 3D-rattled 8-layer cells, three perfect and three
-         faulted (whole snapshots never trained on; training on three of them made things worse, run A of
-         benchmarks/results/be_model/diagnosis-2026-12-01b); perfect and I2 16-layer cells (a cell size never
-         trained on; their LDOS is the slowest part).
+  test:  the I2 12-layer cell, ideal and z-rattled; five 3D-rattled 8-layer cells, two perfect and three
+         faulted (whole snapshots never trained on); perfect and I2 16-layer cells (a cell size never trained on;
+         their LDOS is the slowest part).
 k-points: 18 x 18 in-plane (k-converged fault energy, benchmarks/results/stacking_fault_dft); along c 3 for
 8 layers, 2 for 12 and 1 for 16 (about the same spacing). Writes DATA/structures/*.extxyz, DATA/<name>/
 (make-data), DATA/timing.json (QE wall time per cell, as run: 2 MPI ranks on a 2-core machine), each cell's LDOS
@@ -55,9 +54,9 @@ CELLS = {
     "perfect_12": (6, None, None, 0, (18, 18, 2), "train"),
     "i2_8_zs21": (4, "I2", "z", 21, (18, 18, 3), "train", 0.02),
     "i2_8_z23": (4, "I2", "z", 23, (18, 18, 3), "train"),
-    "i2_8_r4": (4, "I2", "xyz", 4, (18, 18, 3), "test"),
-    "perfect_8_r6": (4, None, "xyz", 6, (18, 18, 3), "test"),
-    "i2_8_r8": (4, "I2", "xyz", 8, (18, 18, 3), "test"),
+    "i2_8_r4": (4, "I2", "xyz", 4, (18, 18, 3), "train"),
+    "perfect_8_r6": (4, None, "xyz", 6, (18, 18, 3), "train"),
+    "i2_8_r8": (4, "I2", "xyz", 8, (18, 18, 3), "train"),
     "i2_12": (6, "I2", None, 0, (18, 18, 2), "test"),
     "i2_12_z31": (6, "I2", "z", 31, (18, 18, 2), "test"),
     "perfect_8_r5": (4, None, "xyz", 5, (18, 18, 3), "test"),
@@ -69,10 +68,11 @@ CELLS = {
     # computed for the next model, not yet trained on or tested ("extra": only with --only)
     "perfect_8_2x2_r41": ((2, 2, 4), None, "xyz", 41, (9, 9, 3), "extra"),
     "i2_8_2x2_r42": ((2, 2, 4), "I2", "xyz", 42, (9, 9, 3), "extra"),
-    "perfect_8_r10": (4, None, "xyz", 10, (18, 18, 3), "extra"),
-    "i2_8_r11": (4, "I2", "xyz", 11, (18, 18, 3), "extra"),
-    "perfect_8_r12": (4, None, "xyz", 12, (18, 18, 3), "extra"),
-    "i2_8_r13": (4, "I2", "xyz", 13, (18, 18, 3), "extra"),
+    # session 24: more 3D-rattled cells (two trained on, two held out)
+    "perfect_8_r10": (4, None, "xyz", 10, (18, 18, 3), "train"),
+    "perfect_8_r12": (4, None, "xyz", 12, (18, 18, 3), "train"),
+    "i2_8_r11": (4, "I2", "xyz", 11, (18, 18, 3), "test"),
+    "i2_8_r13": (4, "I2", "xyz", 13, (18, 18, 3), "test"),
 }
 
 
