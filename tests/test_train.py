@@ -87,6 +87,16 @@ def test_training_is_deterministic(tmp_path, be2):
     assert model.metadata["training"]["seed"] == 3 and model.metadata["training"]["n_validation_points"] == 4374
 
 
+def test_cosine_schedule_ends_at_final_rate(tmp_path, be2):
+    """lr_cosine_final: the rate falls along a cosine, per minibatch, to exactly the final rate at max_epochs."""
+    cfg = write_config(tmp_path / "c.toml", epochs=3, extra="learning_rate = 2e-3\nlr_cosine_final = 1e-5")
+    _, out = train(tmp_path, cfg)
+    history = read_model_file(out).metadata["training"]
+    assert history["epochs_run"] == 3 and history["final_learning_rate"] == pytest.approx(1e-5, rel=1e-9)
+    _, plain = train(tmp_path, write_config(tmp_path / "p.toml", epochs=3, extra="learning_rate = 2e-3"), "p.mlsm")
+    assert read_model_file(plain).metadata["training"]["final_learning_rate"] == pytest.approx(2e-3)
+
+
 def test_cube_ldos_matches_npy(be2):
     """pp.x cubes of snapshot 0 (1/(Ry bohr^3), 5 significant digits) = Be_snapshot0.out.npy in 1/(eV Å^3)."""
     cubes = read_ldos_cubes(str(BE2 / "cubes" / "tmp.pp*Be_ldos.cube"), GRID)
@@ -117,6 +127,8 @@ def test_train_from_structure_and_cubes(tmp_path, be2, comm):
     ("nan", "contains NaN"),
     ("empty_validation", "the validation set is empty"),
     ("unknown_key", "unknown key(s) in [training]: epochs"),
+    ("cosine_and_plateau", "not both"),
+    ("cosine_above_rate", "lr_cosine_final must be below learning_rate"),
 ])
 def test_bad_input_stops_before_training(tmp_path, be2, case, message):
     kwargs = {}
@@ -132,6 +144,10 @@ def test_bad_input_stops_before_training(tmp_path, be2, case, message):
         kwargs["train"] = (snapshot(0, ldos=str(tmp_path / "l.npy")),)
     elif case == "empty_validation":
         kwargs["validation"] = ()
+    elif case == "cosine_and_plateau":
+        kwargs["extra"] = "lr_cosine_final = 1e-5\nlr_plateau_patience = 2"
+    elif case == "cosine_above_rate":
+        kwargs["extra"] = "learning_rate = 1e-3\nlr_cosine_final = 1e-2"
     else:
         kwargs["extra"] = "epochs = 3"
     proc, out = train(tmp_path, write_config(tmp_path / "bad.toml", **kwargs), check=False)

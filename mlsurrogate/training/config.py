@@ -58,6 +58,8 @@ class OptimSection:
     min_delta: float = 0.0            # improvement (in scaled MSE) that counts as better
     lr_plateau_patience: int = 0      # halve-the-rate schedule: epochs without improvement before the learning
     lr_plateau_factor: float = 0.5    # rate is multiplied by lr_plateau_factor (0: constant rate)
+    lr_cosine_final: float = -1.0     # >= 0: cosine schedule from learning_rate down to this rate at max_epochs
+                                      # (per minibatch step); -1: off. Excludes lr_plateau_patience > 0
     seed: int = 0
     threads: int = 1                  # torch CPU threads (results depend on it only in the last bits)
     device: str = "auto"              # "auto" (CUDA if torch sees one), "cpu", "cuda"
@@ -109,6 +111,14 @@ def _check(cfg):
         raise InputError("[training] device must be auto/cpu/cuda and dtype float32/float64")
     if opt.lr_plateau_patience < 0 or not 0.0 < opt.lr_plateau_factor < 1.0:
         raise InputError("[training] lr_plateau_patience must be >= 0 and lr_plateau_factor in (0, 1)")
+    cosine = opt.lr_cosine_final
+    if not (isinstance(cosine, (int, float)) and math.isfinite(cosine) and (cosine == -1 or cosine >= 0)):
+        raise InputError(f"[training] lr_cosine_final {cosine!r}: a final learning rate >= 0, or -1 (off)")
+    if cosine >= 0 and opt.lr_plateau_patience > 0:
+        raise InputError("[training] give either lr_cosine_final (cosine schedule) or lr_plateau_patience "
+                         "(halve on plateau), not both")
+    if cosine >= 0 and not cosine < opt.learning_rate:
+        raise InputError("[training] lr_cosine_final must be below learning_rate")
     for key in ("learning_rate", "batch_size", "max_epochs", "threads"):
         if not getattr(opt, key) > 0:
             raise InputError(f"[training] {key} must be positive")

@@ -115,7 +115,11 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
         optimiser = getattr(torch.optim, opt_cfg.optimizer)(net.parameters(), lr=opt_cfg.learning_rate,
                                                             weight_decay=opt_cfg.weight_decay)
         shuffle = torch.Generator().manual_seed(opt_cfg.seed)
-        schedule = None
+        schedule, cosine = None, None
+        if opt_cfg.lr_cosine_final >= 0:
+            steps = opt_cfg.max_epochs * -(-x_t.shape[0] // opt_cfg.batch_size)
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps,
+                                                                eta_min=opt_cfg.lr_cosine_final)
         if opt_cfg.lr_plateau_patience > 0:
             schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimiser, factor=opt_cfg.lr_plateau_factor, patience=opt_cfg.lr_plateau_patience)
@@ -130,6 +134,8 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
                 loss = torch.nn.functional.mse_loss(net(x_t[idx]), y_t[idx])
                 loss.backward()
                 optimiser.step()
+                if cosine is not None:
+                    cosine.step()
             net.eval()
             train_loss, val_loss = _batched_loss(torch, net, x_t, y_t), _batched_loss(torch, net, x_v, y_v)
             improved = val_loss < best - opt_cfg.min_delta
@@ -143,8 +149,9 @@ def train_model(data, cfg, *, grid_spacing_A, provenance, progress=None):
             if epoch - best_epoch >= opt_cfg.patience:
                 break
         seconds = time.perf_counter() - t0
+        final_lr = float(optimiser.param_groups[0]["lr"])
     history = {"best_epoch": best_epoch, "epochs_run": epoch, "best_val_loss": best, "seconds": seconds,
-               "device": str(device)}
+               "device": str(device), "final_learning_rate": final_lr}
     species = tuple(sorted(cfg.model.valence_electrons))
     model = Model(
         species=species, descriptors=cfg.descriptors, energy_grid=cfg.energy_grid,
