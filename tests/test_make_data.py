@@ -82,8 +82,21 @@ def test_write_only_and_slurm(tmp_path):
     assert "#SBATCH --array=0-0" in job and "#SBATCH --ntasks=2" in job and '--task "$SLURM_ARRAY_TASK_ID"' in job
 
 
+def test_symmetry_modes_in_pw_input(tmp_path):
+    """symmetry: true (pw.x's own reduction), false (nosym + noinv: the whole mesh), "time-reversal" (nosym:
+    the mesh with k = -k; for a tilted faulted Be cell with no symmetry, 488 k-points of 18 x 18 x 3 instead of
+    the 1232 pw.x samples by itself: benchmarks/results/be_model/session25)."""
+    for value, nosym, noinv in (("true", False, False), ("false", True, True), ('"time-reversal"', True, False)):
+        settings = write_settings(tmp_path / f"s{nosym}{noinv}.toml", kpoints="[5, 5, 3]", extra=f"symmetry = {value}")
+        out = tmp_path / f"d{nosym}{noinv}"
+        make_data("--settings", settings, "--structures", be2_structure(tmp_path), "--out", out, "--write-only")
+        pw = (out / "be2" / "pw.in").read_text()
+        assert ("nosym = .true." in pw, "noinv = .true." in pw) == (nosym, noinv), value
+
+
 @pytest.mark.parametrize("extra, ldos, message", [
     ("bogus = 1", None, "unknown key(s) in [qe]: bogus"),
+    ('symmetry = "none"', None, "symmetry = 'none'"),
     ("", "emin_ev = -5.0\ndelta_e_ev = -0.1\ncount = 5\ndegauss_ldos_ev = 0.1", "delta_e_ev"),
     ("", "emin_ev = -5.0\ndelta_e_ev = 0.1\ncount = 1\ndegauss_ldos_ev = 0.1", "count >= 2"),
 ])

@@ -45,7 +45,8 @@ def pw_input(atoms, settings, valences, outdir="tmp"):
                     zip(atoms.get_chemical_symbols(), atoms.positions))
     spec = "\n".join(f"{s} {q.masses.get(s, atomic_masses[atomic_numbers[s]]):.7f} {q.pseudopotentials[s]}"
                      for s in species)
-    sym = "   nosym = .true.\n   noinv = .true.\n" if not q.symmetry else ""
+    sym = {True: "", False: "   nosym = .true.\n   noinv = .true.\n",
+           "time-reversal": "   nosym = .true.\n"}[q.symmetry]
     return f"""&CONTROL
    calculation = 'scf'
    outdir = '{outdir}'

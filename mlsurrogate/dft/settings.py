@@ -30,7 +30,9 @@ class QeSection:
     mixing_mode: str = "local-TF"
     mixing_beta: float = 0.3
     bands_factor: float = 2.0              # nbnd = ceil(bands_factor * valence electrons / 2)
-    symmetry: bool = True                  # false: nosym + noinv (all k-points of the mesh)
+    symmetry: object = True                # false: nosym + noinv (all k-points of the mesh); "time-reversal":
+                                           # nosym only (the mesh with k = -k: half of it, for cells with no
+                                           # symmetry, where pw.x's own reduction can sample more than the mesh)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def _check(s):
     for symbol, name in q.pseudopotentials.items():
         if not os.path.isfile(os.path.join(q.pseudo_dir, name)):
             raise InputError(f"[qe] pseudopotential {symbol} = {name!r} not found in {q.pseudo_dir}")
+    if not (isinstance(q.symmetry, bool) or q.symmetry == "time-reversal"):
+        raise InputError(f"[qe] symmetry = {q.symmetry!r}: true, false or \"time-reversal\"")
     _positive(q.bands_factor, "[qe] bands_factor")
     if q.bands_factor < 1.0:
         raise InputError("[qe] bands_factor must be >= 1 (the occupied bands at least)")
