@@ -97,6 +97,30 @@ def test_cosine_schedule_ends_at_final_rate(tmp_path, be2):
     assert read_model_file(plain).metadata["training"]["final_learning_rate"] == pytest.approx(2e-3)
 
 
+def test_energy_refit_makes_snapshot_energies_exact(tmp_path, be2, comm):
+    """energy_refit: after the refit, each training snapshot's band energy and Fermi level from the model's LDOS
+    (the engine's own integration, E_F solved) equal the DFT LDOS's; the same run without it misses them."""
+    kwargs = dict(train=(snapshot(0), snapshot(1)), validation=(), fraction=0.25, epochs=2)
+    _, plain = train(tmp_path, write_config(tmp_path / "p.toml", **kwargs), "p.mlsm")
+    proc, out = train(tmp_path, write_config(tmp_path / "r.toml", **kwargs, extra="energy_refit = true"), "r.mlsm")
+    assert "energy refit of the last layer" in proc.stdout
+    config = load_config(tmp_path / "r.toml")
+    refit, before = read_model_file(out), read_model_file(plain)
+    for w in ("weights", "biases"):   # only the last layer changes
+        assert all(np.array_equal(a, b) for a, b in zip(getattr(refit, w)[:-1], getattr(before, w)[:-1]))
+    report = refit.metadata["training"]["energy_refit"]
+    assert report["train_mse_after"] <= report["train_mse_before"]   # least squares on the training points
+    for spec in config.train:
+        snap = load_snapshot(comm, spec, config.energy_grid, {"Be": 2.0}, config.descriptors)
+        n_atoms = snap.n_atoms
+        m_before, m_after = (ldos_metrics(predict_snapshot(m, snap), snap, config.energy_grid, T_MALA)
+                             for m in (before, refit))
+        # tolerance 5e-5 eV/atom (the default) plus float32 weights; the unrefit 2-epoch model is far off
+        assert abs(m_after.band_energy_error_ev) < 1e-4 * n_atoms, (snap.name, m_after)
+        assert abs(m_before.band_energy_error_ev) > 100 * abs(m_after.band_energy_error_ev), (snap.name, m_before)
+        assert abs(m_after.fermi_level_error_ev) < 1e-3
+
+
 def test_cube_ldos_matches_npy(be2):
     """pp.x cubes of snapshot 0 (1/(Ry bohr^3), 5 significant digits) = Be_snapshot0.out.npy in 1/(eV Å^3)."""
     cubes = read_ldos_cubes(str(BE2 / "cubes" / "tmp.pp*Be_ldos.cube"), GRID)
@@ -129,6 +153,7 @@ def test_train_from_structure_and_cubes(tmp_path, be2, comm):
     ("unknown_key", "unknown key(s) in [training]: epochs"),
     ("cosine_and_plateau", "not both"),
     ("cosine_above_rate", "lr_cosine_final must be below learning_rate"),
+    ("refit_tolerance", "energy_refit_tolerance_ev_per_atom 0: a positive number"),
 ])
 def test_bad_input_stops_before_training(tmp_path, be2, case, message):
     kwargs = {}
@@ -146,6 +171,8 @@ def test_bad_input_stops_before_training(tmp_path, be2, case, message):
         kwargs["validation"] = ()
     elif case == "cosine_and_plateau":
         kwargs["extra"] = "lr_cosine_final = 1e-5\nlr_plateau_patience = 2"
+    elif case == "refit_tolerance":
+        kwargs["extra"] = "energy_refit = true\nenergy_refit_tolerance_ev_per_atom = 0"
     elif case == "cosine_above_rate":
         kwargs["extra"] = "learning_rate = 1e-3\nlr_cosine_final = 1e-2"
     else:

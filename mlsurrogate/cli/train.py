@@ -110,6 +110,8 @@ def run(args, comm):
     model, hist = train_model(data, cfg, grid_spacing_A=grid_spacing, provenance=provenance, progress=progress)
     print(f"stopped after {hist['epochs_run']} epochs ({hist['seconds']:.1f} s on {hist['device']}); best "
           f"validation loss {hist['best_val_loss']:.4e} at epoch {hist['best_epoch']}", flush=True)
+    if cfg.training.energy_refit:
+        model = _energy_refit(model, cfg, train, masks)
     rows = _evaluate(model, cfg, train, val, masks)
     model.metadata["training"]["validation_metrics"] = {label: {**m.as_dict(), "note": note}
                                                         for label, m, note in rows}
@@ -122,6 +124,24 @@ def run(args, comm):
     print(metrics_table(rows))
     print(f"wrote {args.out} ({', '.join(species)}; layers {model.layer_sizes})", flush=True)
     return 0
+
+
+def _energy_refit(model, cfg, train, masks):
+    """The model with its last layer refit to the training snapshots' energies (training/energy_refit.py)."""
+    import time
+    from ..training.energy_refit import refit_last_layer
+    t0 = time.perf_counter()
+    refit, report = refit_last_layer(model, train, masks, cfg.energy_grid, cfg.model.temperature_K,
+                                     tolerance_ev_per_atom=cfg.training.energy_refit_tolerance_ev_per_atom)
+    seconds = time.perf_counter() - t0
+    print(f"energy refit of the last layer ({seconds:.1f} s): training-point MSE {report.train_mse_before:.4e} -> "
+          f"{report.train_mse_after:.4e}; per snapshot, at the DFT Fermi level (model - DFT):")
+    print(f"{'snapshot':28s} {'band free energy err eV':>24s} {'electron count err':>19s}")
+    for name, a, b, c, d in zip(report.names, report.omega_error_before_ev, report.omega_error_after_ev,
+                                report.count_error_before, report.count_error_after):
+        print(f"{name:28s} {a:+11.5f} -> {b:+10.2e} {c:+8.5f} -> {d:+9.2e}")
+    refit.metadata["training"]["energy_refit"] = {**report.as_dict(), "seconds": seconds}
+    return refit
 
 
 def _settings(cfg):

@@ -60,6 +60,9 @@ class OptimSection:
     lr_plateau_factor: float = 0.5    # rate is multiplied by lr_plateau_factor (0: constant rate)
     lr_cosine_final: float = -1.0     # >= 0: cosine schedule from learning_rate down to this rate at max_epochs
                                       # (per minibatch step); -1: off. Excludes lr_plateau_patience > 0
+    energy_refit: bool = False        # after training, refit the last layer so every training snapshot's band free
+                                      # energy and electron count are DFT's (training/energy_refit.py)
+    energy_refit_tolerance_ev_per_atom: float = 5e-5   # how closely (soft constraint), eV/atom
     seed: int = 0
     threads: int = 1                  # torch CPU threads (results depend on it only in the last bits)
     device: str = "auto"              # "auto" (CUDA if torch sees one), "cpu", "cuda"
@@ -119,6 +122,11 @@ def _check(cfg):
                          "(halve on plateau), not both")
     if cosine >= 0 and not cosine < opt.learning_rate:
         raise InputError("[training] lr_cosine_final must be below learning_rate")
+    tol = opt.energy_refit_tolerance_ev_per_atom
+    if not isinstance(opt.energy_refit, bool):
+        raise InputError(f"[training] energy_refit {opt.energy_refit!r}: true or false")
+    if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+        raise InputError(f"[training] energy_refit_tolerance_ev_per_atom {tol!r}: a positive number (eV/atom)")
     for key in ("learning_rate", "batch_size", "max_epochs", "threads"):
         if not getattr(opt, key) > 0:
             raise InputError(f"[training] {key} must be positive")

@@ -23,13 +23,14 @@ _CUBE_LDOS_TO_EV_A3 = 1.0 / (RYDBERG_EV * ANGSTROM3_PER_BOHR3)
 @dataclass
 class Snapshot:
     """One snapshot. descriptors (n, K) float64 (dimensionless); ldos (n, n_energies) float64 in
-    1/(eV Å^3); n = nx*ny*nz; volume Å^3; n_electrons from the valence of its atoms."""
+    1/(eV Å^3); n = nx*ny*nz; volume Å^3; n_electrons from the valence of its atoms (n_atoms of them)."""
     name: str
     descriptors: np.ndarray
     ldos: np.ndarray
     grid: tuple
     cell: np.ndarray
     n_electrons: float
+    n_atoms: int = 0
 
     @property
     def volume(self):
@@ -151,4 +152,4 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
     return Snapshot(name=name, grid=tuple(grid),
                     descriptors=np.asarray(desc, dtype=np.float64).reshape(-1, k),
                     ldos=np.asarray(ldos, dtype=np.float64).reshape(-1, n_e),
-                    cell=np.array(atoms.cell.array), n_electrons=n_electrons)
+                    cell=np.array(atoms.cell.array), n_electrons=n_electrons, n_atoms=len(atoms))

@@ -1,0 +1,157 @@
+"""Refit a trained network's last layer so every training snapshot's band free energy and electron count are exact.
+
+Why: the point-wise LDOS loss leaves each snapshot's band energy off by ~1 meV/atom, independently between
+snapshots, and an energy difference such as a stacking-fault energy is the difference of two such errors (a
+5–20 % spread between training seeds on Be; models/README.md). The last layer is linear in the hidden features
+h (n, H+1, with a 1 for the bias), so with the hidden layers frozen the layer that minimises the training MSE
+of the scaled LDOS subject to linear constraints on each snapshot's DOS is a small linear problem:
+
+    minimise |H Θ - Y|²  subject to  <A_k, Θ> = t_k        (Θ: (H+1, n_energies), the scaled-output layer)
+
+Constraints, per training snapshot s, at the DFT LDOS's own Fermi level mu_s (fixed):
+  N:  Σ_i D_i w^occ_i(mu_s) = N_s                       (electron count; keeps the model's E_F at mu_s)
+  Ω:  Σ_i D_i [w^band_i + w^entropy_i](mu_s) = the DFT value (the band energy minus mu N, and -TS)
+with D = dV Σ_r LDOS(r) the snapshot's DOS. To first order in the LDOS error, the model's band free energy
+(band energy - TS, E_F solved for N) then equals the DFT LDOS's. The density terms (Hartree, XC) are not
+constrained: on the Be training cells they are < 0.2 meV/atom of a 1-2 meV/atom error (models/README.md).
+
+Solution: Θ = Θ0 - G⁻¹ Σ_k λ_k A_k with G = HᵀH (+ a tiny ridge), Θ0 = G⁻¹HᵀY and M λ = <A, Θ0> - t,
+M_jk = <A_j, G⁻¹ A_k>. Units: LDOS 1/(eV Å³), DOS 1/eV, energies eV. Local (training runs as one process).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..electronic.dos import fermi_level
+from ..electronic.fermi_dirac import band_weights, entropy_weights, occupation_weights
+from ..errors import InputError
+from ..units import kelvin_to_ev
+
+__all__ = ["RefitReport", "hidden_features", "refit_last_layer"]
+
+
+@dataclass
+class RefitReport:
+    """Per training snapshot: band free energy and electron count errors (model - DFT LDOS, at the DFT E_F)
+    before and after, eV and electrons; training-point MSE of the scaled LDOS before and after."""
+    names: list
+    omega_error_before_ev: np.ndarray
+    omega_error_after_ev: np.ndarray
+    count_error_before: np.ndarray
+    count_error_after: np.ndarray
+    train_mse_before: float
+    train_mse_after: float
+
+    def as_dict(self):
+        per = {n: {"band_free_energy_error_before_eV": float(a), "band_free_energy_error_after_eV": float(b),
+                   "electron_count_error_before": float(c), "electron_count_error_after": float(d)}
+               for n, a, b, c, d in zip(self.names, self.omega_error_before_ev, self.omega_error_after_ev,
+                                        self.count_error_before, self.count_error_after)}
+        return {"snapshots": per, "train_mse_before": self.train_mse_before,
+                "train_mse_after": self.train_mse_after}
+
+
+def hidden_features(model, x, batch=65536):
+    """Inputs of the last layer, (n, H) float64, for descriptors x (n, K), in float64. Local."""
+    import torch
+    F = torch.nn.functional
+    acts = {"ReLU": F.relu, "LeakyReLU": F.leaky_relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
+            "GELU": F.gelu, "SiLU": F.silu}
+    layers = [(torch.from_numpy(np.asarray(w, np.float64)), torch.from_numpy(np.asarray(b, np.float64)), a)
+              for w, b, a in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1])]
+    shift, scale = np.asarray(model.input_shift, np.float64), np.asarray(model.input_scale, np.float64)
+    out = np.empty((x.shape[0], model.weights[-1].shape[1]))
+    with torch.inference_mode():
+        for s in range(0, x.shape[0], batch):
+            h = torch.from_numpy((np.asarray(x[s:s + batch], np.float64) - shift) * scale)
+            for w, b, a in layers:
+                h = F.linear(h, w, b)
+                h = acts[a](h) if a is not None else h
+            out[s:s + batch] = h.numpy()
+    return out
+
+
+def _constraint_weights(energies, dos_dft, n_electrons, temperature_k):
+    """(w_occ, w_omega, mu) at the DFT DOS's Fermi level: weights (eV, eV²) on the energy nodes."""
+    mu = fermi_level(energies, dos_dft, n_electrons, temperature_k)
+    kt = kelvin_to_ev(temperature_k)
+    return occupation_weights(energies, mu, kt), band_weights(energies, mu, kt) + entropy_weights(energies, mu, kt), mu
+
+
+def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolerance_ev_per_atom=5e-5,
+                     count_tolerance_per_atom=1e-4, ridge=1e-8):
+    """A copy of ``model`` whose last layer is the constrained least-squares fit (module docstring).
+
+    snapshots : training Snapshots (descriptors (n, K), ldos (n, n_energies) 1/(eV Å³), voxel_volume Å³,
+    n_electrons); masks : per snapshot, True for points held out for validation (not fitted; they do count in
+    the snapshot's DOS). The constraints are soft: missing one by tolerance_ev_per_atom (Ω) or
+    count_tolerance_per_atom (N) per atom costs as much as the old layer's whole squared error; in practice
+    they are met to far below that unless two snapshots ask for different energies of the same features.
+    Returns (new Model, RefitReport). InputError if the problem is singular.
+    """
+    import copy
+    energies = energy_grid.energies
+    scale = np.broadcast_to(np.asarray(model.output_scale, np.float64), (len(energies),))
+    shift = np.broadcast_to(np.asarray(model.output_shift, np.float64), (len(energies),))
+    n_hidden = model.weights[-1].shape[1] + 1
+    G = np.zeros((n_hidden, n_hidden))
+    C = np.zeros((n_hidden, len(energies)))
+    rows, targets, names, tolerances = [], [], [], []
+    theta_old = np.vstack([np.asarray(model.weights[-1], np.float64).T, np.asarray(model.biases[-1], np.float64)])
+    features = lambda x: np.hstack([hidden_features(model, x), np.ones((x.shape[0], 1))])
+
+    def constrain(snap, h, name):
+        dv = snap.voxel_volume
+        dos_dft = snap.ldos.sum(axis=0) * dv
+        w_occ, w_omega, _ = _constraint_weights(energies, dos_dft, snap.n_electrons, temperature_k)
+        s_sum = h.sum(axis=0)               # Σ_r h_r over the whole snapshot
+        base = dv * h.shape[0] * shift      # the output shift's share of the DOS
+        n_atoms = snap.n_atoms or 1
+        for w, tol in ((w_occ, count_tolerance_per_atom), (w_omega, tolerance_ev_per_atom)):
+            rows.append(dv * np.outer(s_sum, scale * w))          # <A, Θ> = dV Σ_E w_E σ_E (Θᵀ S)_E
+            targets.append(float(w @ dos_dft - w @ base))
+            tolerances.append(tol * n_atoms)
+        names.append(name)
+
+    for snap, held in zip(snapshots, masks):
+        h = features(snap.descriptors)
+        y = (snap.ldos - shift) / scale
+        fit = ~held
+        G += h[fit].T @ h[fit]
+        C += h[fit].T @ y[fit]
+        constrain(snap, h, snap.name)
+    from scipy.linalg import cho_factor, cho_solve
+    try:
+        factor = cho_factor(G + np.eye(n_hidden) * (ridge * np.trace(G) / n_hidden))
+    except np.linalg.LinAlgError:
+        raise InputError("energy refit: the hidden features of the training points are linearly dependent "
+                         "(Gram matrix not positive definite)") from None
+    theta0 = cho_solve(factor, C)
+    A = np.stack(rows)                                             # (k, H+1, n_energies)
+    GA = np.stack([cho_solve(factor, a) for a in A])
+    M = np.einsum("jhe,khe->jk", A, GA)
+    t = np.array(targets)
+    residual = np.einsum("khe,he->k", A, theta0) - t
+    n_fit = sum(int((~m).sum()) for m in masks)
+    yy = sum(float(np.sum(((s.ldos[~m] - shift) / scale) ** 2)) for s, m in zip(snapshots, masks))
+    sse = lambda th: np.sum(th * (G @ th)) - 2 * np.sum(th * C) + yy
+    # soft constraints: a miss of one tolerance costs as much as the old model's whole squared error
+    rho = sse(theta_old) / np.array(tolerances) ** 2
+    try:
+        lam = np.linalg.solve(M + np.diag(1.0 / rho), residual)
+    except np.linalg.LinAlgError:
+        raise InputError("energy refit: the snapshot constraints are linearly dependent (two identical "
+                         "training snapshots?)") from None
+    theta = theta0 - np.einsum("k,khe->he", lam, GA)
+    err = lambda th: np.einsum("khe,he->k", A, th) - t
+    e_old, e_new = err(theta_old), err(theta)
+    mse = lambda th: sse(th) / (n_fit * len(energies))
+    new = copy.deepcopy(model)
+    dtype = np.asarray(model.weights[-1]).dtype
+    new.weights[-1] = np.ascontiguousarray(theta[:-1].T).astype(dtype)
+    new.biases[-1] = theta[-1].astype(dtype)
+    new.validate()
+    report = RefitReport(names=names, omega_error_before_ev=e_old[1::2], omega_error_after_ev=e_new[1::2],
+                         count_error_before=e_old[0::2], count_error_after=e_new[0::2],
+                         train_mse_before=float(mse(theta_old)), train_mse_after=float(mse(theta)))
+    return new, report
