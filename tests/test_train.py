@@ -56,10 +56,11 @@ seed = {seed}
     return path
 
 
-def train(tmp_path, config, name="m.mlsm", check=True):
+def train(tmp_path, config, name="m.mlsm", check=True, extra_args=()):
     """Run ``mlsurrogate train`` as users do (one process, no mpirun)."""
     out = tmp_path / name
-    proc = subprocess.run([str(BIN / "mlsurrogate"), "train", "--config", str(config), "--out", str(out)],
+    proc = subprocess.run([str(BIN / "mlsurrogate"), "train", "--config", str(config), "--out", str(out),
+                           *extra_args],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(proc.stdout + proc.stderr)
@@ -119,6 +120,12 @@ def test_energy_refit_makes_snapshot_energies_exact(tmp_path, be2, comm):
         assert abs(m_after.band_energy_error_ev) < 1e-4 * n_atoms, (snap.name, m_after)
         assert abs(m_before.band_energy_error_ev) > 100 * abs(m_after.band_energy_error_ev), (snap.name, m_before)
         assert abs(m_after.fermi_level_error_ev) < 1e-3
+    # --refit: the same refit applied to the already trained network, without epochs
+    proc, again = train(tmp_path, tmp_path / "r.toml", "again.mlsm", extra_args=("--refit", str(plain)))
+    assert "epoch" not in proc.stdout and "energy refit of the last layer" in proc.stdout
+    assert all(np.array_equal(a, b) for a, b in zip(read_model_file(again).weights, refit.weights))
+    proc, _ = train(tmp_path, tmp_path / "p.toml", "bad.mlsm", check=False, extra_args=("--refit", str(plain)))
+    assert proc.returncode == 2 and "energy_refit = true" in proc.stderr
 
 
 def test_cube_ldos_matches_npy(be2):

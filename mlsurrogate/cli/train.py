@@ -19,6 +19,9 @@ def add_arguments(p):
     p.add_argument("--config", required=True, help="training configuration (TOML; see README 'Train')")
     p.add_argument("--out", required=True, help="model file to write (convention: .mlsm)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--refit", metavar="MODEL",
+                   help="no training epochs: take MODEL (trained on this config's data with its seed) and only refit "
+                        "its last layer ([training] energy_refit must be true)")
 
 
 def load_snapshots(comm, specs, energy_grid, valence_electrons, params):
@@ -81,6 +84,7 @@ def run(args, comm):
     agree(comm, comm.size == 1, InputError, "train runs as one process; start it without mpirun")
     check_output_file(args.out, args.overwrite, "--out")
     cfg = load_config(args.config)
+    refit_from = _refit_source(args.refit, cfg) if args.refit else None
     species = tuple(sorted(cfg.model.valence_electrons))
     load = lambda specs: load_snapshots(comm, specs, cfg.energy_grid, cfg.model.valence_electrons, cfg.descriptors)
     train, val = load(cfg.train), load(cfg.validation)
@@ -107,9 +111,16 @@ def run(args, comm):
                   "validation_fraction": cfg.validation_fraction,
                   "n_train_points": int(data.x_train.shape[0]), "n_validation_points": int(data.x_val.shape[0]),
                   "torch": torch.__version__, "python": platform.python_version()}
-    model, hist = train_model(data, cfg, grid_spacing_A=grid_spacing, provenance=provenance, progress=progress)
-    print(f"stopped after {hist['epochs_run']} epochs ({hist['seconds']:.1f} s on {hist['device']}); best "
-          f"validation loss {hist['best_val_loss']:.4e} at epoch {hist['best_epoch']}", flush=True)
+    if refit_from is not None:
+        model = refit_from
+        if model.layer_sizes != [data.x_train.shape[1], *cfg.network.hidden_layers, data.y_train.shape[1]]:
+            raise InputError(f"--refit {args.refit}: layers {model.layer_sizes} do not fit this config's network and "
+                             "data")
+        model.metadata["training"]["refit_from"] = os.path.basename(args.refit)
+    else:
+        model, hist = train_model(data, cfg, grid_spacing_A=grid_spacing, provenance=provenance, progress=progress)
+        print(f"stopped after {hist['epochs_run']} epochs ({hist['seconds']:.1f} s on {hist['device']}); best "
+              f"validation loss {hist['best_val_loss']:.4e} at epoch {hist['best_epoch']}", flush=True)
     if cfg.training.energy_refit:
         model = _energy_refit(model, cfg, train, masks)
     rows = _evaluate(model, cfg, train, val, masks)
@@ -124,6 +135,20 @@ def run(args, comm):
     print(metrics_table(rows))
     print(f"wrote {args.out} ({', '.join(species)}; layers {model.layer_sizes})", flush=True)
     return 0
+
+
+def _refit_source(path, cfg):
+    """The model to refit (--refit): checked against the config before any data are read."""
+    from ..errors import InputError
+    from ..model.load import read_model_file
+    if not cfg.training.energy_refit:
+        raise InputError("--refit needs [training] energy_refit = true in the config")
+    model = read_model_file(path)
+    seed = model.metadata.get("training", {}).get("seed")
+    if seed != cfg.training.seed:
+        raise InputError(f"--refit {path}: trained with seed {seed}, the config has {cfg.training.seed} (the seed "
+                         "chooses the points that were not fitted)")
+    return model
 
 
 def _energy_refit(model, cfg, train, masks):
