@@ -3,10 +3,11 @@
 Why: the point-wise LDOS loss leaves each snapshot's band energy off by ~1 meV/atom, independently between
 snapshots, and an energy difference such as a stacking-fault energy is the difference of two such errors (a
 5–20 % spread between training seeds on Be; models/README.md). The last layer is linear in the hidden features
-h (n, H+1, with a 1 for the bias), so with the hidden layers frozen the layer that minimises the training MSE
-of the scaled LDOS subject to linear constraints on each snapshot's DOS is a small linear problem:
+h (n, H+1, with a 1 for the bias), so with the hidden layers frozen the smallest change of the trained layer Θ₀
+that meets linear constraints on each snapshot's DOS, measured by the training MSE of the scaled LDOS it adds, is a
+small linear problem:
 
-    minimise |H Θ - Y|²  subject to  <A_k, Θ> = t_k        (Θ: (H+1, n_energies), the scaled-output layer)
+    minimise |H (Θ - Θ₀)|² + ε |Θ - Θ₀|²  subject to  <A_k, Θ> = t_k     (Θ: (H+1, n_energies), scaled outputs)
 
 Constraints, per training snapshot s, at the DFT LDOS's own Fermi level mu_s (fixed):
   N:  Σ_i D_i w^occ_i(mu_s) = N_s                       (electron count; keeps the model's E_F at mu_s)
@@ -14,9 +15,13 @@ Constraints, per training snapshot s, at the DFT LDOS's own Fermi level mu_s (fi
 with D = dV Σ_r LDOS(r) the snapshot's DOS. To first order in the LDOS error, the model's band free energy
 (band energy - TS, E_F solved for N) then equals the DFT LDOS's. The density terms (Hartree, XC) are not
 constrained: on the Be training cells they are < 0.2 meV/atom of a 1-2 meV/atom error (models/README.md).
+Staying next to Θ₀ matters: re-solving the whole layer by least squares meets the constraints as well, but moves
+the layer along directions the training points hardly see, and held-out cells with it (Be: a rattled cell by
+17 meV/atom; benchmarks/results/be_model/session26/).
 
-Solution: Θ = Θ0 - G⁻¹ Σ_k λ_k A_k with G = HᵀH (+ a tiny ridge), Θ0 = G⁻¹HᵀY and M λ = <A, Θ0> - t,
-M_jk = <A_j, G⁻¹ A_k>. Units: LDOS 1/(eV Å³), DOS 1/eV, energies eV. Local (training runs as one process).
+Solution: Θ = Θ₀ - K⁻¹ Σ_k λ_k A_k with K = HᵀH + ε, (M + diag(1/ρ)) λ = <A, Θ₀> - t, M_jk = <A_j, K⁻¹ A_k>
+(ρ: the soft constraints' weights). Units: LDOS 1/(eV Å³), DOS 1/eV, energies eV. Local (training runs as one
+process).
 """
 from dataclasses import dataclass
 
@@ -79,8 +84,9 @@ def _constraint_weights(energies, dos_dft, n_electrons, temperature_k):
 
 
 def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolerance_ev_per_atom=5e-5,
-                     count_tolerance_per_atom=1e-4, ridge=1e-8):
-    """A copy of ``model`` whose last layer is the constrained least-squares fit (module docstring).
+                     count_tolerance_per_atom=1e-4, ridge=1e-4):
+    """A copy of ``model`` whose last layer is the smallest change of its own that meets the constraints
+    (module docstring); ``ridge`` is ε relative to the mean diagonal of HᵀH.
 
     snapshots : training Snapshots (descriptors (n, K), ldos (n, n_energies) 1/(eV Å³), voxel_volume Å³,
     n_electrons); masks : per snapshot, True for points held out for validation (not fitted; they do count in
@@ -126,7 +132,7 @@ def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolera
     except np.linalg.LinAlgError:
         raise InputError("energy refit: the hidden features of the training points are linearly dependent "
                          "(Gram matrix not positive definite)") from None
-    theta0 = cho_solve(factor, C)
+    theta0 = theta_old
     A = np.stack(rows)                                             # (k, H+1, n_energies)
     GA = np.stack([cho_solve(factor, a) for a in A])
     M = np.einsum("jhe,khe->jk", A, GA)

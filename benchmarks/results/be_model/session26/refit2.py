@@ -1,3 +1,5 @@
+# Experiment of session 26 (paths in /work/run26). Its NEUTRAL branch fed a `neutral` argument of
+# refit_last_layer that was removed (rejected, README); it ran with the least-squares version of the refit.
 """Energy refit of an existing model with extra constraint-only snapshots (not point-fitted). Experiment driver.
 usage: refit2.py MODEL OUT SEED CELL [CELL...]"""
 import os, sys
