@@ -30,7 +30,7 @@ class Snapshot:
     grid: tuple
     cell: np.ndarray
     n_electrons: float
-    n_atoms: int = 0
+    n_atoms: int
 
     @property
     def volume(self):

@@ -59,28 +59,26 @@ class RefitReport:
 def hidden_features(model, x, batch=65536):
     """Inputs of the last layer, (n, H) float64, for descriptors x (n, K), in float64. Local."""
     import torch
-    F = torch.nn.functional
-    acts = {"ReLU": F.relu, "LeakyReLU": F.leaky_relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
-            "GELU": F.gelu, "SiLU": F.silu}
-    layers = [(torch.from_numpy(np.asarray(w, np.float64)), torch.from_numpy(np.asarray(b, np.float64)), a)
-              for w, b, a in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1])]
+    from ..model.inference import _activation
+    layers = [(torch.from_numpy(np.asarray(w, np.float64)), torch.from_numpy(np.asarray(b, np.float64)),
+               _activation(torch, a)) for w, b, a in zip(model.weights[:-1], model.biases[:-1], model.activations[:-1])]
     shift, scale = np.asarray(model.input_shift, np.float64), np.asarray(model.input_scale, np.float64)
     out = np.empty((x.shape[0], model.weights[-1].shape[1]))
     with torch.inference_mode():
         for s in range(0, x.shape[0], batch):
             h = torch.from_numpy((np.asarray(x[s:s + batch], np.float64) - shift) * scale)
-            for w, b, a in layers:
-                h = F.linear(h, w, b)
-                h = acts[a](h) if a is not None else h
+            for w, b, act in layers:
+                h = torch.nn.functional.linear(h, w, b)
+                h = act(h) if act is not None else h
             out[s:s + batch] = h.numpy()
     return out
 
 
 def _constraint_weights(energies, dos_dft, n_electrons, temperature_k):
-    """(w_occ, w_omega, mu) at the DFT DOS's Fermi level: weights (eV, eV²) on the energy nodes."""
+    """(w_occ, w_omega) at the DFT DOS's Fermi level: weights (eV, eV²) on the energy nodes."""
     mu = fermi_level(energies, dos_dft, n_electrons, temperature_k)
     kt = kelvin_to_ev(temperature_k)
-    return occupation_weights(energies, mu, kt), band_weights(energies, mu, kt) + entropy_weights(energies, mu, kt), mu
+    return occupation_weights(energies, mu, kt), band_weights(energies, mu, kt) + entropy_weights(energies, mu, kt)
 
 
 def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolerance_ev_per_atom=5e-5,
@@ -102,44 +100,35 @@ def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolera
     n_hidden = model.weights[-1].shape[1] + 1
     G = np.zeros((n_hidden, n_hidden))
     C = np.zeros((n_hidden, len(energies)))
-    rows, targets, names, tolerances = [], [], [], []
+    rows, targets, tolerances, yy, n_fit = [], [], [], 0.0, 0
     theta_old = np.vstack([np.asarray(model.weights[-1], np.float64).T, np.asarray(model.biases[-1], np.float64)])
-    features = lambda x: np.hstack([hidden_features(model, x), np.ones((x.shape[0], 1))])
-
-    def constrain(snap, h, name):
+    for snap, held in zip(snapshots, masks):
+        h = np.hstack([hidden_features(model, snap.descriptors), np.ones((snap.descriptors.shape[0], 1))])
+        fit = ~held
+        y = (snap.ldos[fit] - shift) / scale
+        G += h[fit].T @ h[fit]
+        C += h[fit].T @ y
+        yy, n_fit = yy + float(np.sum(y * y)), n_fit + int(fit.sum())
         dv = snap.voxel_volume
         dos_dft = snap.ldos.sum(axis=0) * dv
-        w_occ, w_omega, _ = _constraint_weights(energies, dos_dft, snap.n_electrons, temperature_k)
-        s_sum = h.sum(axis=0)               # Σ_r h_r over the whole snapshot
         base = dv * h.shape[0] * shift      # the output shift's share of the DOS
-        n_atoms = snap.n_atoms or 1
-        for w, tol in ((w_occ, count_tolerance_per_atom), (w_omega, tolerance_ev_per_atom)):
+        s_sum = h.sum(axis=0)               # Σ_r h_r over the whole snapshot
+        for w, tol in zip(_constraint_weights(energies, dos_dft, snap.n_electrons, temperature_k),
+                          (count_tolerance_per_atom, tolerance_ev_per_atom)):
             rows.append(dv * np.outer(s_sum, scale * w))          # <A, Θ> = dV Σ_E w_E σ_E (Θᵀ S)_E
             targets.append(float(w @ dos_dft - w @ base))
-            tolerances.append(tol * n_atoms)
-        names.append(name)
-
-    for snap, held in zip(snapshots, masks):
-        h = features(snap.descriptors)
-        y = (snap.ldos - shift) / scale
-        fit = ~held
-        G += h[fit].T @ h[fit]
-        C += h[fit].T @ y[fit]
-        constrain(snap, h, snap.name)
+            tolerances.append(tol * snap.n_atoms)
     from scipy.linalg import cho_factor, cho_solve
     try:
         factor = cho_factor(G + np.eye(n_hidden) * (ridge * np.trace(G) / n_hidden))
     except np.linalg.LinAlgError:
         raise InputError("energy refit: the hidden features of the training points are linearly dependent "
                          "(Gram matrix not positive definite)") from None
-    theta0 = theta_old
     A = np.stack(rows)                                             # (k, H+1, n_energies)
     GA = np.stack([cho_solve(factor, a) for a in A])
     M = np.einsum("jhe,khe->jk", A, GA)
     t = np.array(targets)
-    residual = np.einsum("khe,he->k", A, theta0) - t
-    n_fit = sum(int((~m).sum()) for m in masks)
-    yy = sum(float(np.sum(((s.ldos[~m] - shift) / scale) ** 2)) for s, m in zip(snapshots, masks))
+    residual = np.einsum("khe,he->k", A, theta_old) - t
     sse = lambda th: np.sum(th * (G @ th)) - 2 * np.sum(th * C) + yy
     # soft constraints: a miss of one tolerance costs as much as the old model's whole squared error
     rho = sse(theta_old) / np.array(tolerances) ** 2
@@ -148,7 +137,7 @@ def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolera
     except np.linalg.LinAlgError:
         raise InputError("energy refit: the snapshot constraints are linearly dependent (two identical "
                          "training snapshots?)") from None
-    theta = theta0 - np.einsum("k,khe->he", lam, GA)
+    theta = theta_old - np.einsum("k,khe->he", lam, GA)
     err = lambda th: np.einsum("khe,he->k", A, th) - t
     e_old, e_new = err(theta_old), err(theta)
     mse = lambda th: sse(th) / (n_fit * len(energies))
@@ -157,7 +146,8 @@ def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolera
     new.weights[-1] = np.ascontiguousarray(theta[:-1].T).astype(dtype)
     new.biases[-1] = theta[-1].astype(dtype)
     new.validate()
-    report = RefitReport(names=names, omega_error_before_ev=e_old[1::2], omega_error_after_ev=e_new[1::2],
+    report = RefitReport(names=[snap.name for snap in snapshots],
+                         omega_error_before_ev=e_old[1::2], omega_error_after_ev=e_new[1::2],
                          count_error_before=e_old[0::2], count_error_after=e_new[0::2],
                          train_mse_before=float(mse(theta_old)), train_mse_after=float(mse(theta)))
     return new, report
