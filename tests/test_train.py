@@ -128,6 +128,39 @@ def test_energy_refit_makes_snapshot_energies_exact(tmp_path, be2, comm):
     assert proc.returncode == 2 and "energy_refit = true" in proc.stderr
 
 
+def test_energy_refit_aims_at_dft_free_energy(tmp_path, be2, comm):
+    """[[train]] free_energy: the refit aims each snapshot's energy at DFT's free energy instead of its LDOS
+    target's, so the model's band energy differs from the target LDOS's by F_DFT - F_LDOS (made-up offsets
+    here, of either sign), and E_F stays the target's."""
+    offsets = (0.4, -0.25)
+    for i, o in enumerate(offsets):
+        (tmp_path / f"f{i}.json").write_text(f'{{"free_energy_dft_eV": {-100.0 + o!r}, "free_energy_ldos_eV": -100.0}}')
+    train_ = tuple(snapshot(i, free_energy=str(tmp_path / f"f{i}.json")) for i in range(2))
+    cfg = write_config(tmp_path / "f.toml", train=train_, validation=(), fraction=0.25, extra="energy_refit = true")
+    proc, out = train(tmp_path, cfg, "f.mlsm")
+    assert "F_DFT - F_LDOS" in proc.stdout
+    model, config = read_model_file(out), load_config(cfg)
+    report = model.metadata["training"]["energy_refit"]
+    assert report["aims_at"] == "dft_free_energy"
+    for spec, o in zip(config.train, offsets):
+        snap = load_snapshot(comm, spec, config.energy_grid, {"Be": 2.0}, config.descriptors)
+        assert snap.free_energy_offset_ev == pytest.approx(o, abs=1e-12)
+        m = ldos_metrics(predict_snapshot(model, snap), snap, config.energy_grid, T_MALA)
+        # the offset goes into band energy - TS at fixed N; TS moves by < 1e-3 of it here
+        assert abs(m.band_energy_error_ev - o) < 1e-4 * snap.n_atoms + 1e-3 * abs(o), (snap.name, m, o)
+        assert abs(m.fermi_level_error_ev) < 1e-3
+    # refused: free_energy without the refit, for only some snapshots, or a file without the two numbers
+    (tmp_path / "bad.json").write_text('{"free_energy_dft_eV": 1.0}')
+    for name, kwargs, message in [
+            ("norefit", dict(train=train_), "free_energy is used only by the energy refit"),
+            ("some", dict(train=(train_[0], snapshot(1)), extra="energy_refit = true"), "for every training snapshot"),
+            ("file", dict(train=(snapshot(0, free_energy=str(tmp_path / "bad.json")),), extra="energy_refit = true"),
+             "not a free-energy file")]:
+        proc, bad = train(tmp_path, write_config(tmp_path / f"{name}.toml", **kwargs), f"{name}.mlsm", check=False)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert not bad.exists()
+
+
 def test_cube_ldos_matches_npy(be2):
     """pp.x cubes of snapshot 0 (1/(Ry bohr^3), 5 significant digits) = Be_snapshot0.out.npy in 1/(eV Å^3)."""
     cubes = read_ldos_cubes(str(BE2 / "cubes" / "tmp.pp*Be_ldos.cube"), GRID)

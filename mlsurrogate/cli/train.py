@@ -159,13 +159,17 @@ def _energy_refit(model, cfg, train, masks):
     refit, report = refit_last_layer(model, train, masks, cfg.energy_grid, cfg.model.temperature_K,
                                      tolerance_ev_per_atom=cfg.training.energy_refit_tolerance_ev_per_atom)
     seconds = time.perf_counter() - t0
+    to_dft = any(spec.free_energy for spec in cfg.train)
+    aim = "DFT LDOS + (F_DFT - F_LDOS), [[train]] free_energy" if to_dft else "DFT LDOS"
     print(f"energy refit of the last layer ({seconds:.1f} s): training-point MSE {report.train_mse_before:.4e} -> "
-          f"{report.train_mse_after:.4e}; per snapshot, at the DFT Fermi level (model - DFT):")
-    print(f"{'snapshot':28s} {'band free energy err eV':>24s} {'electron count err':>19s}")
-    for name, a, b, c, d in zip(report.names, report.omega_error_before_ev, report.omega_error_after_ev,
-                                report.count_error_before, report.count_error_after):
-        print(f"{name:28s} {a:+11.5f} -> {b:+10.2e} {c:+8.5f} -> {d:+9.2e}")
-    refit.metadata["training"]["energy_refit"] = {**report.as_dict(), "seconds": seconds}
+          f"{report.train_mse_after:.4e}; per snapshot, at the DFT Fermi level (model - aim; aim: {aim}):")
+    print(f"{'snapshot':28s} {'band free energy err eV':>24s} {'electron count err':>19s}"
+          + (f" {'F_DFT - F_LDOS eV':>18s}" if to_dft else ""))
+    for name, a, b, c, d, o in zip(report.names, report.omega_error_before_ev, report.omega_error_after_ev,
+                                   report.count_error_before, report.count_error_after, report.free_energy_offsets_ev):
+        print(f"{name:28s} {a:+11.5f} -> {b:+10.2e} {c:+8.5f} -> {d:+9.2e}" + (f" {o:+18.5f}" if to_dft else ""))
+    refit.metadata["training"]["energy_refit"] = {**report.as_dict(), "seconds": seconds,
+                                                  "aims_at": "dft_free_energy" if to_dft else "target_ldos"}
     return refit
 
 

@@ -25,6 +25,9 @@ class SnapshotSpec:
     ldos_cubes: str = None           # glob of pp.x cube files, one per energy (sorted by name), 1/(Ry bohr^3)
     descriptors: str = None          # .npy (nx, ny, nz, K) or (nx, ny, nz, 3 + K) with xyz first
     structure_format: str = None     # ASE format name if the extension is ambiguous
+    free_energy: str = None          # [[train]] with energy_refit only: JSON with this snapshot's DFT free energy and
+                                     # that of its LDOS target, eV ("free_energy_dft_eV", "free_energy_ldos_eV"):
+                                     # the refit then aims the snapshot's energy at DFT's, not at its target's
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def _snapshots(raw, where, root):
         join = lambda p: None if p is None else os.path.normpath(os.path.join(root, os.path.expanduser(p)))
         out.append(SnapshotSpec(structure=join(spec.structure), ldos=join(spec.ldos),
                                 ldos_cubes=join(spec.ldos_cubes), descriptors=join(spec.descriptors),
-                                structure_format=spec.structure_format))
+                                structure_format=spec.structure_format, free_energy=join(spec.free_energy)))
     return tuple(out)
 
 
@@ -149,6 +152,15 @@ def _check(cfg):
         raise InputError("[training] learning_rate and weight_decay must be finite (weight_decay >= 0)")
     if not cfg.train:
         raise InputError("no [[train]] snapshots given")
+    with_f = [spec.free_energy is not None for spec in cfg.train]
+    if any(with_f) and not opt.energy_refit:
+        raise InputError("[[train]] free_energy is used only by the energy refit: set [training] energy_refit = true "
+                         "or remove it")
+    if any(with_f) and not all(with_f):
+        raise InputError("[[train]] free_energy: give it for every training snapshot or for none (the refit aims "
+                         "all snapshots at the same kind of energy)")
+    if any(spec.free_energy is not None for spec in cfg.validation):
+        raise InputError("[[validation]] free_energy: only [[train]] snapshots have one (the energy refit)")
     if not 0.0 <= cfg.validation_fraction < 1.0:
         raise InputError("[data] validation_fraction must be in [0, 1)")
     if not cfg.validation and cfg.validation_fraction == 0.0:

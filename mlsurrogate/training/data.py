@@ -23,7 +23,8 @@ _CUBE_LDOS_TO_EV_A3 = 1.0 / (RYDBERG_EV * ANGSTROM3_PER_BOHR3)
 @dataclass
 class Snapshot:
     """One snapshot. descriptors (n, K) float64 (dimensionless); ldos (n, n_energies) float64 in
-    1/(eV Å^3); n = nx*ny*nz; volume Å^3; n_electrons from the valence of its atoms (n_atoms of them)."""
+    1/(eV Å^3); n = nx*ny*nz; volume Å^3; n_electrons from the valence of its atoms (n_atoms of them);
+    free_energy_offset_ev: DFT's free energy minus its LDOS target's, eV (from [[train]] free_energy; 0 without)."""
     name: str
     descriptors: np.ndarray
     ldos: np.ndarray
@@ -31,6 +32,7 @@ class Snapshot:
     cell: np.ndarray
     n_electrons: float
     n_atoms: int
+    free_energy_offset_ev: float = 0.0
 
     @property
     def volume(self):
@@ -152,4 +154,21 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
     return Snapshot(name=name, grid=tuple(grid),
                     descriptors=np.asarray(desc, dtype=np.float64).reshape(-1, k),
                     ldos=np.asarray(ldos, dtype=np.float64).reshape(-1, n_e),
-                    cell=np.array(atoms.cell.array), n_electrons=n_electrons, n_atoms=len(atoms))
+                    cell=np.array(atoms.cell.array), n_electrons=n_electrons, n_atoms=len(atoms),
+                    free_energy_offset_ev=free_energy_offset(spec.free_energy) if spec.free_energy else 0.0)
+
+
+def free_energy_offset(path):
+    """DFT's free energy minus the LDOS target's (eV) from a [[train]] free_energy JSON file with the keys
+    free_energy_dft_eV and free_energy_ldos_eV. InputError if unreadable or not two finite numbers."""
+    import json
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        dft, ldos = data["free_energy_dft_eV"], data["free_energy_ldos_eV"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path}: not a free-energy file with free_energy_dft_eV and free_energy_ldos_eV "
+                         f"({type(e).__name__}: {e})") from None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (dft, ldos)):
+        raise InputError(f"{path}: free_energy_dft_eV and free_energy_ldos_eV must be finite numbers (eV)")
+    return float(dft) - float(ldos)

@@ -11,7 +11,9 @@ small linear problem:
 
 Constraints, per training snapshot s, at the DFT LDOS's own Fermi level mu_s (fixed):
   N:  Σ_i D_i w^occ_i(mu_s) = N_s                       (electron count; keeps the model's E_F at mu_s)
-  Ω:  Σ_i D_i [w^band_i + w^entropy_i](mu_s) = the DFT value (the band energy minus mu N, and -TS)
+  Ω:  Σ_i D_i [w^band_i + w^entropy_i](mu_s) = the DFT value (the band energy minus mu N, and -TS), plus the
+      snapshot's free_energy_offset_ev (DFT's total free energy minus its LDOS target's; 0 unless [[train]]
+      free_energy gives it): with it, the model's total free energy aims at DFT's instead of the target's
 with D = dV Σ_r LDOS(r) the snapshot's DOS. To first order in the LDOS error, the model's band free energy
 (band energy - TS, E_F solved for N) then equals the DFT LDOS's. The density terms (Hartree, XC) are not
 constrained: on the Be training cells they are < 0.2 meV/atom of a 1-2 meV/atom error (models/README.md).
@@ -37,8 +39,9 @@ __all__ = ["RefitReport", "hidden_features", "refit_last_layer"]
 
 @dataclass
 class RefitReport:
-    """Per training snapshot: band free energy and electron count errors (model - DFT LDOS, at the DFT E_F)
-    before and after, eV and electrons; training-point MSE of the scaled LDOS before and after."""
+    """Per training snapshot: band free energy and electron count errors (model - aim, at the DFT E_F; the aim is
+    the DFT LDOS's band free energy plus the snapshot's free-energy offset) before and after, eV and electrons;
+    the offsets, eV; training-point MSE of the scaled LDOS before and after."""
     names: list
     omega_error_before_ev: np.ndarray
     omega_error_after_ev: np.ndarray
@@ -46,12 +49,15 @@ class RefitReport:
     count_error_after: np.ndarray
     train_mse_before: float
     train_mse_after: float
+    free_energy_offsets_ev: np.ndarray = None
 
     def as_dict(self):
+        offsets = self.free_energy_offsets_ev if self.free_energy_offsets_ev is not None else [0.0] * len(self.names)
         per = {n: {"band_free_energy_error_before_eV": float(a), "band_free_energy_error_after_eV": float(b),
-                   "electron_count_error_before": float(c), "electron_count_error_after": float(d)}
-               for n, a, b, c, d in zip(self.names, self.omega_error_before_ev, self.omega_error_after_ev,
-                                        self.count_error_before, self.count_error_after)}
+                   "electron_count_error_before": float(c), "electron_count_error_after": float(d),
+                   "free_energy_offset_eV": float(o)}
+               for n, a, b, c, d, o in zip(self.names, self.omega_error_before_ev, self.omega_error_after_ev,
+                                           self.count_error_before, self.count_error_after, offsets)}
         return {"snapshots": per, "train_mse_before": self.train_mse_before,
                 "train_mse_after": self.train_mse_after}
 
@@ -113,10 +119,10 @@ def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolera
         dos_dft = snap.ldos.sum(axis=0) * dv
         base = dv * h.shape[0] * shift      # the output shift's share of the DOS
         s_sum = h.sum(axis=0)               # Σ_r h_r over the whole snapshot
-        for w, tol in zip(_constraint_weights(energies, dos_dft, snap.n_electrons, temperature_k),
-                          (count_tolerance_per_atom, tolerance_ev_per_atom)):
+        for w, tol, offset in zip(_constraint_weights(energies, dos_dft, snap.n_electrons, temperature_k),
+                                  (count_tolerance_per_atom, tolerance_ev_per_atom), (0.0, snap.free_energy_offset_ev)):
             rows.append(dv * np.outer(s_sum, scale * w))          # <A, Θ> = dV Σ_E w_E σ_E (Θᵀ S)_E
-            targets.append(float(w @ dos_dft - w @ base))
+            targets.append(float(w @ dos_dft - w @ base) + offset)
             tolerances.append(tol * snap.n_atoms)
     from scipy.linalg import cho_factor, cho_solve
     try:
@@ -149,5 +155,6 @@ def refit_last_layer(model, snapshots, masks, energy_grid, temperature_k, tolera
     report = RefitReport(names=[snap.name for snap in snapshots],
                          omega_error_before_ev=e_old[1::2], omega_error_after_ev=e_new[1::2],
                          count_error_before=e_old[0::2], count_error_after=e_new[0::2],
-                         train_mse_before=float(mse(theta_old)), train_mse_after=float(mse(theta)))
+                         train_mse_before=float(mse(theta_old)), train_mse_after=float(mse(theta)),
+                         free_energy_offsets_ev=np.array([snap.free_energy_offset_ev for snap in snapshots]))
     return new, report
