@@ -44,7 +44,12 @@ LDOS_BROADENING_EV = 0.5
 # Its standard deviation: pp.x's Gaussian exp(-(E/degauss)²) (degauss_ldos 0.1 eV, std 0.1/√2) and the added
 # one of std sqrt(0.5² - 0.1²): sqrt(0.245) = 0.495 eV, the models/be_train.toml [model] ldos_broadening_std_ev
 # for predict's zero-broadening correction (README, "Broadened LDOS").
-LDOS_BROADENING_STD_EV = round((LDOS_BROADENING_EV ** 2 - 0.1 ** 2 + 0.1 ** 2 / 2) ** 0.5, 3)
+def total_std(sigma):
+    """Gaussian std (eV) of pp.x's LDOS (std 0.1/√2) convolved with a further std sqrt(sigma² - 0.1²)."""
+    return round((sigma ** 2 - 0.1 ** 2 + 0.1 ** 2 / 2) ** 0.5, 3)
+
+
+LDOS_BROADENING_STD_EV = total_std(LDOS_BROADENING_EV)
 # name: (nz, fault, rattle kind, seed, k-points, split[, rattle std in Å, default STD]); in the order they are
 # computed. k-points: 18 x 18 in-plane; along c 3 for 8 layers (14.3 Å), 2 for 12 (21.4 Å), 1 for 16 (28.6 Å),
 # about the same spacing along c for every cell size.
@@ -215,7 +220,7 @@ def free_energies(exe, folder, settings, sigma=LDOS_BROADENING_EV):
     qe = tomllib.load(open(settings, "rb"))["qe"]
     pseudo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(settings)), qe["pseudo_dir"]))
     snap = json.load(open(os.path.join(folder, "snapshot.json")))
-    g, std = snap["energy_grid"], round((sigma ** 2 - 0.1 ** 2 + 0.1 ** 2 / 2) ** 0.5, 3)
+    g, std = snap["energy_grid"], total_std(sigma)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([exe, "-q", "evaluate", "--structure", os.path.join(folder, "structure.extxyz"),
                         "--ldos", os.path.join(folder, f"ldos_s{round(10 * sigma)}.npy"), "--energy-grid",
