@@ -1,6 +1,8 @@
 """Probe: which descriptor lets a small network generalise to held-out 3D-rattled cells?
 Metric per cell: band grand energy error at the DFT Fermi level, sum (e-mu) f dLDOS dV de (meV/atom), and
-electron count error. Usage: probe.py VARIANT[,VARIANT] SEED [EPOCHS]   (VARIANT: rc9, rc4.67637, rc6.5)"""
+electron count error. Usage: probe.py VARIANT[,VARIANT] SEED [EPOCHS]   (VARIANT: rc9, rc4.67637, rc6.5)
+VARIANT names a folder ~/.cache/mlsurrogate/be/<cell>/bispectrum_<VARIANT>/ (mlsurrogate descriptors --rcutfac ...);
+env H = hidden width (128), DROP = comma-separated training cells to leave out. Prints one JSON line."""
 import json, sys, time, os
 import numpy as np, torch, ase.io
 D = os.path.expanduser("~/.cache/mlsurrogate/be")

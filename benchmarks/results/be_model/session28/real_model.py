@@ -1,6 +1,9 @@
-"""The same metric for a shipped network (numpy forward pass)."""
+"""The probe metric (probe.py) for a real network, numpy forward pass.
+Usage: .venv/bin/python real_model.py MODEL.mlsm [EXTRA_CELL ...]  (cells in ~/.cache/mlsurrogate/be)"""
 import sys, json, numpy as np
-sys.path.insert(0, "/work/run28"); sys.path.insert(0, "/work/main")
+import os
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE); sys.path.insert(0, os.path.join(HERE, "..", "..", "..", ".."))
 from probe import load, metric, TRAIN, TEST
 from mlsurrogate.model.native_format import read_native_model
 m = read_native_model(sys.argv[1])
