@@ -48,6 +48,8 @@ class PredictOptions:
     energy: object = None               # energy.stage.EnergySettings: add the total free energy; None = skip
     memory_per_rank_bytes: int = None   # refuse runs predicted to need more (None: what the node has free)
     forces: bool = False                # also -dF/dR (forces/, float64 second sweep); needs energy, density, native
+    screening_cutoff_inv_a: float = None  # macroscopic screening of the density below this |G| (1/Å,
+                                          # energy/screening.py); None = off. Needs energy and density
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class Pipeline:
         if options.forces:
             from .forces.stage import check_force_options
             check_force_options(options)
+        if options.screening_cutoff_inv_a is not None:
+            _check_screening_options(options)
         energy = None
         if options.energy is not None:
             from .energy.stage import plan_energy
@@ -246,7 +250,8 @@ class Pipeline:
         obs, dos, acc, recomputed = self.electronic_stage(run, timer, control)
         with timer.stage("postprocess"):
             density = dn_dmu = None
-            if acc is not None and self.options.forces:   # forces: also dn/dμ (the Fermi level's response)
+            screening = self.options.screening_cutoff_inv_a is not None
+            if acc is not None and (self.options.forces or screening):   # also dn/dμ (the Fermi level's response)
                 from .forces.electronic import occupation_mu_derivative
                 dwo = occupation_mu_derivative(run.energies, obs.fermi_energy_ev, run.kt)
                 density, dn_dmu = acc.density(obs.fermi_energy_ev, dwo)
@@ -254,7 +259,9 @@ class Pipeline:
                 density = acc.density(obs.fermi_energy_ev)
             if density is not None:
                 density = density.reshape(run.decomp.local_shape)
-        energy = self.energy_stage(run, density, obs, timer)
+        energy = self.energy_stage(run, density, obs, timer, dn_dmu)
+        if "screened_density" in energy:            # --save density writes what the energy was computed from
+            density = energy.pop("screened_density").reshape(run.decomp.local_shape)
         forces, net_force = self.forces_stage(run, density, dn_dmu, dos, obs, timer)
         timer.seconds["total"] = time.perf_counter() - run.started
         atoms = run.atoms
@@ -305,14 +312,19 @@ class Pipeline:
                 recomputed = True
         return obs, result.dos, result.accumulator, recomputed
 
-    def energy_stage(self, run, density, obs: DosObservables, timer):
-        """results.json energy keys (eV) from this rank's density block (1/Å³); {} without the energy stage."""
+    def energy_stage(self, run, density, obs: DosObservables, timer, dn_dmu=None):
+        """results.json energy keys (eV) from this rank's density block (1/Å³); {} without the energy stage.
+        With the macroscopic screening (options.screening_cutoff_inv_a) dn_dmu (1/(eV Å³)) is needed, and the
+        dict also holds ``screened_density`` (this rank's block)."""
         if run.energy is None:
             return {}
         from .energy.stage import prediction_energy
+        cutoff = self.options.screening_cutoff_inv_a
         with timer.stage("energy"):
             return prediction_energy(self.comm, run.energy, run.grid, run.decomp, density, obs.band_energy_ev,
-                                     obs.entropy_contribution_ev, len(run.atoms), obs.broadening_correction_ev)
+                                     obs.entropy_contribution_ev, len(run.atoms), obs.broadening_correction_ev,
+                                     dos_fermi=None if cutoff is None else dn_dmu.reshape(run.decomp.local_shape),
+                                     screening_cutoff_inv_a=cutoff)
 
     def forces_stage(self, run, density, dn_dmu, dos, obs: DosObservables, timer):
         """(forces (natoms, 3) eV/Å, net force removed (3,) eV/Å), input atom order, identical on every rank:
@@ -386,6 +398,18 @@ class Pipeline:
             log.warning("%d atom(s) sit within 1e-10 Å of a grid point: the %s descriptors drop them from those "
                         "points (LAMMPS' self-exclusion), so the result jumps under 1e-10 Å of rounding; the "
                         "default native backend uses the continuous limit", on_points, self.options.descriptors)
+
+
+def _check_screening_options(options):
+    """InputError (on every rank alike) unless ``options`` allow the macroscopic screening. Local."""
+    cutoff = options.screening_cutoff_inv_a
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        raise InputError(f"the screening cutoff must be a positive number of 1/Å, got {cutoff}")
+    if options.energy is None or not options.keep_density:
+        raise InputError("--screening acts on the density and the total energy: drop --no-energy")
+    if options.forces:
+        raise InputError("--forces with --screening is not implemented (the forces are those of the unscreened "
+                         "density): run them separately")
 
 
 def predict(comm, atoms, model, options=PredictOptions(), control=None):

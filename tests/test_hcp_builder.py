@@ -80,3 +80,21 @@ def test_build_cli(tmp_path):
     assert len(atoms) == 32 and atoms.info["n_faults"] == 1
     again = run_cli(args, nprocs=1, timeout=120, check=False)
     assert again.returncode == 2 and "OutputError" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("nz", [2, 3, 4])
+def test_orthogonal_faulted_cell_is_the_same_crystal(nz):
+    """--orthogonal: three periods of the tilted I2 cell in an orthogonal cell (3 faults, 6 NZ layers): the
+    same stacking sequence, the same atoms per volume, the third vector along z."""
+    tilted = build_hcp("Be", A, C, (1, 1, nz), fault="I2")
+    ortho = build_hcp("Be", A, C, (1, 1, nz), fault="I2", orthogonal=True)
+    assert ortho.n_faults == 3 and ortho.layers == 6 * nz and len(ortho.atoms) == 3 * len(tilted.atoms)
+    assert np.allclose(ortho.atoms.cell[2], [0.0, 0.0, 3 * nz * C])
+    assert abs(np.linalg.det(ortho.atoms.cell)) == pytest.approx(3 * abs(np.linalg.det(tilted.atoms.cell)))
+    seq_tilted = stacking(tilted.atoms, 2 * nz, periods=3)
+    assert stacking(ortho.atoms, 6 * nz, periods=1) == seq_tilted
+    d = ortho.atoms.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    assert d.min() == pytest.approx(np.sqrt(A * A / 3 + C * C / 4))      # nearest neighbours, no overlaps
+    with pytest.raises(InputError, match="orthogonal"):
+        build_hcp("Be", A, C, (1, 1, nz), orthogonal=True)

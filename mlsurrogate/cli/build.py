@@ -22,6 +22,9 @@ def add_arguments(p):
                    help="hcp unit cells along a1, a2 and c (2 NX NY NZ atoms, 2 NZ layers)")
     h.add_argument("--fault", choices=["I2"], help="one basal intrinsic stacking fault I2 per periodic cell "
                    "(layers from 2 ceil(NZ/2) on shifted by a/sqrt(3) <1-100>/3; the third cell vector tilted)")
+    h.add_argument("--orthogonal", action="store_true", help="with --fault: the same crystal in an orthogonal cell "
+                   "of three periods (6 NZ layers, three faults NZ c apart, third vector along z): its grid is not "
+                   "sheared, so perfect and faulted layers sit on the grid alike (no egg-box drift with size)")
     h.add_argument("--rattle", type=float, default=0.0, metavar="STD",
                    help="random Cartesian displacement, std per component in Å (same draw for perfect and faulted)")
     h.add_argument("--seed", type=int, default=0, help="random seed of --rattle")
@@ -50,7 +53,8 @@ def run(args, comm):
     from ..structure.hcp import build_hcp
 
     def build():
-        built = build_hcp(args.symbol, args.a, args.c, args.repeat, args.fault, args.rattle, args.seed)
+        built = build_hcp(args.symbol, args.a, args.c, args.repeat, args.fault, args.rattle, args.seed,
+                          orthogonal=args.orthogonal)
         write_cell(args.out, built, args.overwrite)
         return built
     built = on_root(comm, build)

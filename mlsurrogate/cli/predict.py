@@ -8,7 +8,8 @@ import os
 
 from ..model.device import DEFAULT_DEVICE, DEVICE_HELP, DEVICES
 from ..model.inference import DEFAULT_PRECISION, PRECISION_HELP, PRECISIONS
-from .energy_options import add_energy_arguments, energy_summary_lines, parse_assignments
+from .energy_options import (add_energy_arguments, add_screening_arguments, energy_summary_lines, parse_assignments,
+                             screening_cutoff)
 
 __all__ = ["add_arguments", "run"]
 
@@ -56,6 +57,7 @@ def add_arguments(p, out_required=True):
                    help="memory each rank may use, GiB (default: SLURM's --mem-per-cpu/--mem, else the node's "
                         "available memory shared by its ranks); runs predicted to need more are refused at once")
     add_energy_arguments(p, "the model's directory")
+    add_screening_arguments(p)
     p.add_argument("--checkpoint", metavar="DIR", help="save the state of the descriptor passes in DIR (every "
                    "--checkpoint-interval seconds and on SIGTERM) so that --resume can continue a killed job")
     p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="S",
@@ -95,7 +97,8 @@ def predict_options(args):
                           max_points_per_pass=args.max_points_per_pass, batch_size=args.batch_size,
                           dtype=args.precision, device=args.device, window_halfwidth_ev=args.density_window,
                           descriptors=args.descriptors, energy=energy, memory_per_rank_bytes=memory,
-                          forces=bool(getattr(args, "forces", False)))
+                          forces=bool(getattr(args, "forces", False)),
+                          screening_cutoff_inv_a=screening_cutoff(args))
 
 
 def check_arguments(args):
@@ -138,7 +141,7 @@ def _run_params(comm, args, atoms):
             "grid": args.grid, "temperature_K": args.temperature, "precision": args.precision, "device": args.device,
             "batch_size": args.batch_size, "max_points_per_pass": args.max_points_per_pass,
             "density_window_eV": args.density_window, "descriptors": args.descriptors,
-            "forces": bool(getattr(args, "forces", False))}
+            "forces": bool(getattr(args, "forces", False)), "screening_cutoff_inv_A": screening_cutoff(args)}
 
 
 def run(args, comm):

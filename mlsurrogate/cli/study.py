@@ -8,7 +8,7 @@ import logging
 import os
 
 from ..model.inference import DEFAULT_PRECISION, PRECISIONS
-from .energy_options import add_energy_arguments, parse_assignments
+from .energy_options import add_energy_arguments, add_screening_arguments, parse_assignments, screening_cutoff
 
 __all__ = ["add_arguments", "run"]
 
@@ -45,6 +45,7 @@ def add_arguments(p):
     s.add_argument("--save-densities", action="store_true",
                    help="write density.h5 of every cell (default: of the largest size only)")
     add_energy_arguments(s, "the model's directory")
+    add_screening_arguments(s)
     s.add_argument("--out", help="study directory")
     s.add_argument("--overwrite", action="store_true", help="replace results already in the study directory")
     s.add_argument("--slurm", action="store_true", help="only write the cells and one SLURM job array per size "
@@ -75,8 +76,12 @@ def run(args, comm):
             raise InputError(f"--symbol {symbol!r} is not a species of the model ({', '.join(model.species)})")
         energy = EnergySettings(pseudo_dir=args.pseudo_dir, pseudo_files=parse_assignments(args.pseudo, "--pseudo"),
                                 ecutrho_ry=args.ecutrho)
+        screening = screening_cutoff(args)
         options = PredictOptions(max_points_per_pass=args.max_points_per_pass, descriptors=args.descriptors,
-                                 energy=energy, dtype=args.precision)
+                                 energy=energy, dtype=args.precision, screening_cutoff_inv_a=screening)
+        if screening is not None and args.relax:
+            raise InputError("--relax with --screening is not implemented (the forces are those of the unscreened "
+                             "density)")
         if args.relax:
             from .checks import positive, positive_int
             positive(args.fmax, "--fmax", "eV/Å")
@@ -92,6 +97,8 @@ def run(args, comm):
                 extra += ["--pseudo", item]
             if args.ecutrho:
                 extra += ["--ecutrho", str(args.ecutrho)]
+            if screening is not None:
+                extra += ["--screening", "--screening-cutoff", str(screening)]
             scripts, manifest = write_slurm(comm, model, args.model, args.out, args.sizes, symbol, args.a, args.c,
                                             options, extra, args.cores_per_node, args.threads_per_rank, args.time,
                                             args.mem_per_rank, args.rattle, args.seed, args.overwrite,

@@ -7,9 +7,11 @@ Collective over ``comm``. In ``predict`` the density moves once from the descrip
 from dataclasses import dataclass
 import os
 
+import numpy as np
+
 from ..errors import InputError, ModelError
 from ..structure.read import species_of
-from ..units import ANGSTROM3_PER_BOHR3
+from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM, RYDBERG_EV
 from .plane_waves import PlaneWaveGrid, check_grid
 from .redistribute import redistribute
 from .setup import energy_inputs, load_pseudopotentials
@@ -62,13 +64,36 @@ def plan_energy(comm, atoms, model, grid, settings=EnergySettings()):
 
 
 def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy_ev, natoms,
-                      broadening_correction_ev=0.0):
+                      broadening_correction_ev=0.0, dos_fermi=None, screening_cutoff_inv_a=None):
     """results.json energy keys (eV) from the predicted density (this rank's block of ``decomp``, 1/Å³) and the
-    DOS terms (eV; broadening_correction_ev: see electronic.dos.broadening_correction). Collective."""
+    DOS terms (eV; broadening_correction_ev: see electronic.dos.broadening_correction). Collective.
+
+    With ``screening_cutoff_inv_a`` (G_c, 1/Å) and ``dos_fermi`` (∂n/∂μ on the same block, 1/(eV Å³)) the
+    density is first screened at long wavelengths (screening.py); results then hold ``screening`` and
+    ``screening_correction_eV``, and ``screened_density`` (1/Å³, this rank's ``decomp`` block) is returned
+    in the dict for --save density (popped by the caller)."""
     pw = PlaneWaveGrid(comm, grid, plan.inputs.cell_bohr, plan.ecutrho_ry)
     density = redistribute(comm, density * ANGSTROM3_PER_BOHR3, decomp.local_start, pw.real_start, pw.real_shape)
+    screening = None
+    if screening_cutoff_inv_a is not None:
+        from .screening import ion_charge_g, screen_density
+        from .terms import SIGMA_GRID_STEPS, _gaussians_g
+        dos = redistribute(comm, dos_fermi * (RYDBERG_EV * ANGSTROM3_PER_BOHR3), decomp.local_start, pw.real_start,
+                           pw.real_shape)
+        cutoff = screening_cutoff_inv_a * BOHR_ANGSTROM
+        sigma = SIGMA_GRID_STEPS * float((np.linalg.norm(plan.inputs.cell_bohr, axis=1) / np.asarray(grid)).max())
+        mask = (pw.g2 > 0) & (pw.g2 < cutoff ** 2)
+        ion_g = ion_charge_g(pw, plan.inputs, sigma, _gaussians_g(pw, plan.inputs, plan.inputs.species, sigma), mask)
+        screening = screen_density(pw, density, dos, ion_g, cutoff)
+        density = screening.density
+        del dos, ion_g
     out = density_energy(pw, plan.inputs, density, band_energy_ev, entropy_ev,
-                         broadening_correction_ev=broadening_correction_ev)
+                         broadening_correction_ev=broadening_correction_ev,
+                         screening_correction_ev=None if screening is None else screening.correction_ry * RYDBERG_EV)
+    if screening is not None:
+        out["screening"] = screening.to_dict(screening_cutoff_inv_a)
+        out["screened_density"] = redistribute(comm, density / ANGSTROM3_PER_BOHR3, pw.real_start, decomp.local_start,
+                                               decomp.local_shape)
     out["ecutrho_Ry"] = plan.ecutrho_ry
     out["functional"] = plan.inputs.functional
     out["pseudopotentials"] = {s: os.path.abspath(pp.path) for s, pp in plan.inputs.pseudos.items()}
@@ -76,14 +101,16 @@ def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy
     return out
 
 
-def density_energy(pw, inputs, density, band_energy_ev=None, entropy_ev=None, terms=TERMS, broadening_correction_ev=0.0):
+def density_energy(pw, inputs, density, band_energy_ev=None, entropy_ev=None, terms=TERMS, broadening_correction_ev=0.0,
+                   screening_correction_ev=None):
     """results.json energy keys (eV; ``energies_Ry``) of ``terms``, plus 'electrons' (the density's integral)
     when a density is given; the total free energy when all terms, E_band and -TS are there. Collective.
 
     density : this rank's block (pw.real_shape) of the valence density in electrons/bohr³, or None (Ewald only).
     """
     terms_ry = energy_terms(pw, inputs, density, terms)
-    out = energy_results(terms_ry, band_energy_ev, entropy_ev, inputs.natoms, broadening_correction_ev)
+    out = energy_results(terms_ry, band_energy_ev, entropy_ev, inputs.natoms, broadening_correction_ev,
+                         screening_correction_ev)
     if "electrons" in terms_ry:
         out["electrons"] = terms_ry["electrons"]
     return out

@@ -2,6 +2,7 @@
 
     F = E_band + (-TS) + E_H + E_xc + E_Ewald - ∫ n v_Hxc            (QE's "!" total energy)
         + s² D(E_F)/2                  (only for an LDOS broadened by a Gaussian of std s: its s -> 0 extrapolation)
+        + Δ(E_band - TS)_screening     (only with the macroscopic screening, screening.py)
 
 E_band, -TS and the broadening correction (eV) come from the DOS (electronic/); the other terms (Ry) from terms.py.
 """
@@ -19,22 +20,28 @@ def energies_ev(terms_ry):
     return out
 
 
-def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms, broadening_correction_ev=0.0):
-    """total_energy_eV, total_energy_per_atom_eV and broadening_correction_eV (included in the total), or {}
-    when a term is missing."""
+def total_energy_ev(band_energy_ev, entropy_ev, terms_ev, natoms, broadening_correction_ev=0.0,
+                    screening_correction_ev=None):
+    """total_energy_eV, total_energy_per_atom_eV, broadening_correction_eV and (when given)
+    screening_correction_eV (both included in the total), or {} when a term is missing."""
     keys = ("hartree_energy_eV", "xc_energy_eV", "ewald_energy_eV", "e_rho_times_v_hxc_eV")
     if band_energy_ev is None or entropy_ev is None or any(k not in terms_ev for k in keys):
         return {}
     total = band_energy_ev + entropy_ev + sum(terms_ev[k] for k in keys) + broadening_correction_ev
-    return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms,
-            "broadening_correction_eV": float(broadening_correction_ev)}
+    out = {"broadening_correction_eV": float(broadening_correction_ev)}
+    if screening_correction_ev is not None:
+        total += screening_correction_ev
+        out["screening_correction_eV"] = float(screening_correction_ev)
+    return {"total_energy_eV": total, "total_energy_per_atom_eV": total / natoms, **out}
 
 
-def energy_results(terms_ry, band_energy_ev, entropy_ev, natoms, broadening_correction_ev=0.0):
+def energy_results(terms_ry, band_energy_ev, entropy_ev, natoms, broadening_correction_ev=0.0,
+                   screening_correction_ev=None):
     """The results.json energy keys: the terms and (when all are there) the total in eV, and
     ``energies_Ry`` (the terms, and the total, in Ry for comparison with QE)."""
     out = energies_ev(terms_ry)
-    out.update(total_energy_ev(band_energy_ev, entropy_ev, out, natoms, broadening_correction_ev))
+    out.update(total_energy_ev(band_energy_ev, entropy_ev, out, natoms, broadening_correction_ev,
+                               screening_correction_ev))
     out["energies_Ry"] = {k: v for k, v in terms_ry.items() if k != "electrons"}
     if "total_energy_eV" in out:
         out["energies_Ry"]["total"] = out["total_energy_eV"] / RYDBERG_EV

@@ -10,6 +10,13 @@ Cell choice (lengths in Å):
     NZ c ẑ + t. The periodic cell then holds exactly ONE fault, between layers m-1 and m (at height
     z_f = m c/2); the wrap-around is fault free (the tilt continues the shifted stacking). Layers m-1 and m
     are the two fcc-like (cubic) layers of I2. Same atom count, order and volume as the perfect cell.
+  * orthogonal I2 cell (``orthogonal=True``): the same infinite crystal described by three periods of the tilted
+    cell, whose third vector 3(NZ c ẑ + t) − 3t = 3 NZ c ẑ is orthogonal (3t = 2 a1 + a2 is a lattice vector):
+    6 NZ layers and THREE faults, NZ c apart. Its grid planes are not sheared, so every layer sits on the grid
+    as in the perfect cell; on the tilted cell's sheared grid each layer sits at another sub-grid offset, and a
+    network's egg-box error (its energy's dependence on where the atoms sit between grid points) then adds
+    ~1 meV/atom per layer to the faulted cell only: a stacking-fault energy drifting linearly with the
+    cell length (benchmarks/results/be_model/session29/). Compare with the perfect cell of 3 NZ.
   * rattling: Cartesian displacements N(0, std²) per component from numpy's default_rng(seed), drawn
     for atom index i in the same order in both cells, so perfect and faulted get identical displacements.
 """
@@ -44,12 +51,27 @@ def fault_layer(nz):
     return 2 * ((nz + 1) // 2)
 
 
-def build_hcp(symbol, a, c, repeat, fault=None, rattle=0.0, seed=0):
+def build_hcp(symbol, a, c, repeat, fault=None, rattle=0.0, seed=0, orthogonal=False):
     """hcp supercell (see the module docstring for the geometry). Local, O(N).
 
     repeat : (NX, NY, NZ) hcp unit cells; fault : None or "I2"; rattle : std of the Cartesian
-    displacement per component, Å; seed : random seed. Returns :class:`HcpCell`.
+    displacement per component, Å; seed : random seed; orthogonal : with a fault, the orthogonal cell of
+    three periods (three faults, 6 NZ layers; rattled after tripling). Returns :class:`HcpCell`.
     """
+    if orthogonal and fault is None:
+        raise InputError("--orthogonal describes a faulted cell (--fault I2); a perfect cell is orthogonal already")
+    if orthogonal:
+        nx, ny, nz = (int(v) for v in repeat)
+        one = build_hcp(symbol, a, c, repeat, fault)
+        atoms = one.atoms.repeat((1, 1, 3))
+        a1, a2 = one.atoms.cell[0] / nx, one.atoms.cell[1] / ny
+        third = 3 * one.atoms.cell[2] - (2.0 * a1 + a2)
+        atoms.set_cell([one.atoms.cell[0], one.atoms.cell[1], third], scale_atoms=False)
+        atoms.wrap()
+        if rattle > 0:
+            atoms.positions += np.random.default_rng(seed).normal(0.0, rattle, atoms.positions.shape)
+            atoms.wrap()
+        return HcpCell(atoms, n_faults=3, fault_z_A=one.fault_z_A, area_A2=one.area_A2, layers=3 * one.layers)
     import ase
     nx, ny, nz = (int(v) for v in repeat)
     if min(nx, ny, nz) < 1:

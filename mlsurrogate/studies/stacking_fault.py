@@ -131,7 +131,8 @@ def cell_record(pair, perfect_res, faulted_res, profile=None):
         "gamma_mJ_per_m2": delta / (pair.n_faults * pair.fault_area_A2) * EV_PER_A2_TO_MJ_PER_M2,
         "delta_F_terms_eV": {key[:-3]: faulted_res[key] - perfect_res[key] for key in (
             "band_energy_eV", "entropy_contribution_eV", "hartree_energy_eV", "xc_energy_eV",
-            "e_rho_times_v_hxc_eV", "ewald_energy_eV") if key in perfect_res and key in faulted_res},
+            "e_rho_times_v_hxc_eV", "ewald_energy_eV", "screening_correction_eV")
+            if key in perfect_res and key in faulted_res},
         "delta_F_hartree_eV": faulted_res.get("hartree_energy_eV", math.nan) - perfect_res.get("hartree_energy_eV", math.nan),
         "fermi_shift_eV": faulted_res["fermi_energy_eV"] - perfect_res["fermi_energy_eV"],
         "wall_s": {"perfect": perfect_res["timings_s"]["total"], "faulted": faulted_res["timings_s"]["total"]},
