@@ -119,3 +119,19 @@ def test_relax_along_stacking_axis(tmp_path, be2):
     assert np.allclose(end.positions[:, :2], start.positions[:, :2], atol=1e-12)
     proc = run_cli([*args, "--relax", "--slurm", "--out", tmp_path / "s"], nprocs=1, check=False)
     assert proc.returncode != 0 and "--relax runs inside one job only" in proc.stdout + proc.stderr
+
+
+def test_orthogonal_screened_study(tmp_path, be2):
+    """--orthogonal: three-fault orthogonal faulted cells against perfect cells three times as long (the same
+    crystals, no sheared grid); with --screening. γ is per fault; the bookkeeping follows."""
+    out = tmp_path / "ortho"
+    run_cli(["study", "stacking-fault", *COMMON, "--orthogonal", "--screening", "--out", out], nprocs=2, timeout=400)
+    study = json.loads((out / "study.json").read_text())
+    assert [c["natoms"] for c in study["cells"]] == [12, 96]
+    for c in study["cells"]:
+        assert c["n_faults"] == 3
+        assert c["gamma_mJ_per_m2"] == pytest.approx(c["delta_F_eV"] / (3 * c["fault_area_A2"]) * EV_A2, rel=1e-9)
+        assert c["grid"] == [10 * c["repeat"][0], 10 * c["repeat"][1], 3 * 16 * c["repeat"][2]]
+        faulted = json.loads((out / c["results_faulted"]).read_text())
+        assert faulted["screening"]["components"] > 0 and "screening_correction_eV" in faulted
+        assert np.isfinite(c["excess_charge_per_fault_e"])

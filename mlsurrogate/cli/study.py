@@ -33,6 +33,9 @@ def add_arguments(p):
     s.add_argument("--points-per-cell", type=int, nargs=3, metavar=("NA", "NB", "NC"),
                    help="grid points per hcp unit cell along a1, a2, c (size K gets NA K x NB K x 2 NC K; default: "
                         "the model's grid spacing)")
+    s.add_argument("--orthogonal", action="store_true",
+                   help="faulted cells as orthogonal three-fault cells (build hcp --orthogonal) against perfect cells "
+                        "three times as long: no sheared grid, so no egg-box drift of gamma with size (3x the atoms)")
     s.add_argument("--descriptors", choices=["native", "native-exclude-coincident", "lammps"], default="native",
                    help="descriptor backend (see predict)")
     s.add_argument("--max-points-per-pass", type=int, default=65536, help="descriptor points per rank at once")
@@ -102,7 +105,7 @@ def run(args, comm):
             scripts, manifest = write_slurm(comm, model, args.model, args.out, args.sizes, symbol, args.a, args.c,
                                             options, extra, args.cores_per_node, args.threads_per_rank, args.time,
                                             args.mem_per_rank, args.rattle, args.seed, args.overwrite,
-                                            points_per_cell=args.points_per_cell)
+                                            points_per_cell=args.points_per_cell, orthogonal=args.orthogonal)
             if comm.rank == 0:
                 for cell in manifest:
                     print(f"size {cell['size']}: {cell['natoms']} atoms, grid {'x'.join(map(str, cell['grid']))}, "
@@ -113,7 +116,7 @@ def run(args, comm):
             return 0
         study = run_here(comm, model, args.model, args.out, args.sizes, symbol, args.a, args.c, options,
                          args.rattle, args.seed, args.overwrite, args.save_densities, args.points_per_cell,
-                         relax=(args.fmax, args.relax_steps) if args.relax else None)
+                         relax=(args.fmax, args.relax_steps) if args.relax else None, orthogonal=args.orthogonal)
         out = args.out
     if comm.rank == 0:
         print(f"{'K':>3} {'atoms':>7} {'delta_F (eV)':>13} {'gamma (mJ/m^2)':>15} {'Hartree dF (eV)':>16} "

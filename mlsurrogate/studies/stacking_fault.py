@@ -47,7 +47,7 @@ class CellPair:
     n_faults: int
     fault_area_A2: float
     fault_z_A: float
-    length_A: float
+    length_A: float            # of the cells along z (3 fault spacings for the orthogonal cells)
     tilt_fractions: tuple      # the faulted cell's third-vector tilt in fractions of its first two vectors
 
     @property
@@ -66,10 +66,12 @@ class CellPair:
         return f"{self.name}/{kind}"
 
 
-def plan_cells(sizes, symbol, a, c, rattle=0.0, seed=0):
+def plan_cells(sizes, symbol, a, c, rattle=0.0, seed=0, orthogonal=False):
     """The cell pairs of ``sizes`` and their atoms: [(CellPair, perfect HcpCell, faulted HcpCell)]. Local.
 
-    Builds on the calling process (O(N) numpy); every rank of a study builds the same cells.
+    Builds on the calling process (O(N) numpy); every rank of a study builds the same cells. orthogonal: the
+    faulted cell is the orthogonal three-fault cell (``build_hcp(..., orthogonal=True)``) and the perfect one
+    three times as long, so neither grid is sheared (3x the atoms; γ per fault as before).
     """
     from ..structure.hcp import build_hcp
     sizes = [int(k) for k in sizes]
@@ -78,11 +80,16 @@ def plan_cells(sizes, symbol, a, c, rattle=0.0, seed=0):
     out = []
     for k in sorted(sizes):
         rep = size_repeat(k)
-        perfect = build_hcp(symbol, a, c, rep, None, rattle, seed)
-        faulted = build_hcp(symbol, a, c, rep, "I2", rattle, seed)
+        if orthogonal:
+            perfect = build_hcp(symbol, a, c, (rep[0], rep[1], 3 * rep[2]), None, rattle, seed)
+            faulted = build_hcp(symbol, a, c, rep, "I2", rattle, seed, orthogonal=True)
+        else:
+            perfect = build_hcp(symbol, a, c, rep, None, rattle, seed)
+            faulted = build_hcp(symbol, a, c, rep, "I2", rattle, seed)
+        tilt = (0.0, 0.0) if orthogonal else (2.0 / (3 * rep[0]), 1.0 / (3 * rep[1]))
         pair = CellPair(size=k, repeat=rep, natoms=len(perfect.atoms), n_faults=faulted.n_faults,
-                        fault_area_A2=faulted.area_A2, fault_z_A=faulted.fault_z_A, length_A=rep[2] * c,
-                        tilt_fractions=(2.0 / (3 * rep[0]), 1.0 / (3 * rep[1])))
+                        fault_area_A2=faulted.area_A2, fault_z_A=faulted.fault_z_A,
+                        length_A=rep[2] * c * (3 if orthogonal else 1), tilt_fractions=tilt)
         out.append((pair, perfect, faulted))
     return out
 
@@ -96,7 +103,8 @@ def study_grid(model, pair, perfect, faulted, points_per_cell=None):
     """
     from ..pipeline import default_grid
     if points_per_cell:
-        return tuple(int(n) * r for n, r in zip(points_per_cell, pair.repeat))
+        along = (1, 1, pair.n_faults if pair.tilt_fractions == (0.0, 0.0) else 1)   # orthogonal cells: 3 periods
+        return tuple(int(n) * r * m for n, r, m in zip(points_per_cell, pair.repeat, along))
     gp = default_grid(perfect.atoms.cell.array, model.grid_spacing_A)
     gf = default_grid(faulted.atoms.cell.array, model.grid_spacing_A)
     return tuple(max(p, f) for p, f in zip(gp, gf))
@@ -140,7 +148,7 @@ def cell_record(pair, perfect_res, faulted_res, profile=None):
     if profile is not None:
         z, avg_p, avg_f = profile
         line = (np.asarray(avg_f) - np.asarray(avg_p)) * pair.fault_area_A2     # e/Å
-        q = excess_charge(z, line, pair.fault_z_A, pair.length_A)
+        q = excess_charge(z, line, pair.fault_z_A, pair.length_A / pair.n_faults)   # faults length/n_faults apart
         rec["excess_charge_per_fault_e"] = q / pair.n_faults
         rec["excess_charge_per_fault_per_1x1_e"] = q / pair.n_faults / (pair.repeat[0] * pair.repeat[1])
     return rec

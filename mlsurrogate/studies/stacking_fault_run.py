@@ -83,7 +83,7 @@ def _relax_cell(comm, model, options, atoms, relax, folder):
 
 
 def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=0.0, seed=0, overwrite=False,
-             save_all_densities=False, points_per_cell=None, relax=None):
+             save_all_densities=False, points_per_cell=None, relax=None, orthogonal=False):
     """The whole study inside this MPI job. Collective over ``comm``. Returns the study dict (every rank).
 
     relax : None, or (fmax eV/Å, steps): relax every cell along z (the stacking axis) on its study grid
@@ -95,7 +95,7 @@ def run_here(comm, model, model_path, out, sizes, symbol, a, c, options, rattle=
     from ..pipeline import predict
     from .fault_density import plane_average_block, write_difference_h5
     t_start = time.perf_counter()
-    cells = plan_cells(sizes, symbol, a, c, rattle, seed)
+    cells = plan_cells(sizes, symbol, a, c, rattle, seed, orthogonal)
     prepare_output_dir(comm, out, overwrite, STUDY_FILES)
     for pair, _, _ in cells:
         for kind in ("perfect", "faulted"):
@@ -205,13 +205,13 @@ KIND=${{KINDS[$SLURM_ARRAY_TASK_ID]}}
 
 def write_slurm(comm, model, model_path, out, sizes, symbol, a, c, options, predict_args, cores_per_node=48,
                 threads=1, time_limit="02:00:00", mem_per_rank_gib=2.0, rattle=0.0, seed=0, overwrite=False,
-                launcher="srun --cpu-bind=cores", points_per_cell=None):
+                launcher="srun --cpu-bind=cores", points_per_cell=None, orthogonal=False):
     """Write the cells, one 2-task SLURM array per size, jobs/submit_all.sh and study_manifest.json.
 
     Ranks per size: the fewest whole nodes whose predicted peak memory per rank (cost model) is below
     ``mem_per_rank_gib`` and predicted wall time below 70 % of ``time_limit``. Local work on rank 0.
     """
-    cells = plan_cells(sizes, symbol, a, c, rattle, seed)
+    cells = plan_cells(sizes, symbol, a, c, rattle, seed, orthogonal)
     h, m, s = (int(v) for v in time_limit.split(":"))
     limit_s = 3600 * h + 60 * m + s
 
