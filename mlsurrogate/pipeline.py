@@ -215,6 +215,9 @@ class Pipeline:
         if options.energy is not None:
             from .energy.stage import plan_energy
             energy = plan_energy(comm, atoms, model, grid, options.energy)
+            if options.screening_cutoff_inv_a is not None:   # refuse a rattled cell before the network runs
+                from .energy.screening import check_structure
+                check_structure(comm, energy.inputs, grid, energy.ecutrho_ry, options.screening_cutoff_inv_a)
         timer.lap("setup")
         rdf_keys = transferability(comm, atoms, model)
         if comm.rank == 0 and rdf_keys["rdf_outside_training"]:

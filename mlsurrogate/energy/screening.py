@@ -42,7 +42,8 @@ import numpy as np
 from ..errors import ConvergenceError, InputError
 from ..units import BOHR_ANGSTROM, E2_RY, RYDBERG_EV
 
-__all__ = ["ScreeningResult", "DEFAULT_CUTOFF_INV_A", "screen_density", "ion_charge_g"]
+__all__ = ["ScreeningResult", "DEFAULT_CUTOFF_INV_A", "screen_density", "ion_charge_g", "ions_on_grid",
+           "check_structure"]
 
 #: Default G_c in 1/Å: wavelengths above 4.2 Å (the fault charge's sheet), below every reciprocal lattice
 #: vector of the hcp Be density (the smallest with a nonzero structure factor is 3.2 1/Å).
@@ -88,6 +89,38 @@ def ion_charge_g(pw, inputs, sigma, gaussians_g, mask):
     return np.where(mask, out / form, 0.0)
 
 
+def check_ions(pw, ion_g, mask, cutoff_bohr):
+    """InputError (on every rank alike) if the point ions have long-wavelength structure on ``mask``. Collective."""
+    count = pw.gsum(mask.astype(float))
+    if count == 0:
+        return
+    ion_rms = np.sqrt(pw.gsum(np.where(mask, np.abs(ion_g) ** 2, 0.0)) / count) / BOHR_ANGSTROM ** 3
+    if ion_rms > ION_RMS_TOLERANCE_PER_A3:
+        raise InputError(
+            f"--screening needs a cell whose ions have no long-wavelength structure (an ideal lattice, with planar "
+            f"defects such as stacking faults): this one's ionic charge at |G| < {cutoff_bohr / BOHR_ANGSTROM:g} 1/Å is "
+            f"{ion_rms:.2e} e/Å³ rms (rattled, relaxed or disordered positions). There the density's own "
+            f"long-wavelength structure is physical and screening it again is wrong (tens of meV/atom on DFT's "
+            f"own LDOS of a rattled cell; README, Screening)")
+
+
+def ions_on_grid(pw, inputs, cutoff_bohr):
+    """(mask 0 < |G| < G_c, point-ion charge on it) for ``inputs`` (energy.terms.EnergyInputs). Collective."""
+    from .terms import SIGMA_GRID_STEPS, _gaussians_g
+    mask = (pw.g2 > 0) & (pw.g2 < cutoff_bohr ** 2)
+    sigma = SIGMA_GRID_STEPS * float((np.linalg.norm(pw.cell, axis=1) / np.asarray(pw.shape)).max())
+    return mask, ion_charge_g(pw, inputs, sigma, _gaussians_g(pw, inputs, inputs.species, sigma), mask)
+
+
+def check_structure(comm, inputs, grid, ecutrho_ry, cutoff_inv_a):
+    """The refusal of :func:`check_ions`, before the expensive work (one Gaussian deposit and FFT). Collective."""
+    from .plane_waves import PlaneWaveGrid
+    pw = PlaneWaveGrid(comm, grid, inputs.cell_bohr, ecutrho_ry)
+    cutoff = cutoff_inv_a * BOHR_ANGSTROM
+    mask, ion_g = ions_on_grid(pw, inputs, cutoff)
+    check_ions(pw, ion_g, mask, cutoff)
+
+
 def _reduce(comm, value, op):
     from mpi4py import MPI
     return comm.allreduce(float(value), op={"max": MPI.MAX, "min": MPI.MIN}[op])
@@ -105,15 +138,8 @@ def screen_density(pw, density, dos_fermi, ion_g, cutoff_bohr):
     total_dos = pw.rsum(dos_fermi)
     if components == 0 or total_dos <= 0:
         return ScreeningResult(density, 0.0, 0.0, 0, components, (0.0, 0.0), 0.0, (0.0, 0.0))
+    check_ions(pw, ion_g, mask, cutoff_bohr)
     count = pw.gsum(mask.astype(float))
-    ion_rms = np.sqrt(pw.gsum(np.where(mask, np.abs(ion_g) ** 2, 0.0)) / count) / BOHR_ANGSTROM ** 3
-    if ion_rms > ION_RMS_TOLERANCE_PER_A3:
-        raise InputError(
-            f"--screening needs a cell whose ions have no long-wavelength structure (an ideal lattice, with planar "
-            f"defects such as stacking faults): this one's ionic charge at |G| < {cutoff_bohr / BOHR_ANGSTROM:g} 1/Å is "
-            f"{ion_rms:.2e} e/Å³ rms (rattled, relaxed or disordered positions). There the density's own "
-            f"long-wavelength structure is physical and screening it again is wrong (tens of meV/atom on DFT's "
-            f"own LDOS of a rattled cell; README, Screening)")
     g2 = np.where(mask, pw.g2, 1.0)
     rho0 = np.where(mask, pw.forward(density) - ion_g, 0.0)
     kappa2 = 4 * np.pi * E2_RY * total_dos / np.prod(pw.shape)

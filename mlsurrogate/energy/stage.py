@@ -7,8 +7,6 @@ Collective over ``comm``. In ``predict`` the density moves once from the descrip
 from dataclasses import dataclass
 import os
 
-import numpy as np
-
 from ..errors import InputError, ModelError
 from ..structure.read import species_of
 from ..units import ANGSTROM3_PER_BOHR3, BOHR_ANGSTROM, RYDBERG_EV
@@ -76,14 +74,11 @@ def prediction_energy(comm, plan, grid, decomp, density, band_energy_ev, entropy
     density = redistribute(comm, density * ANGSTROM3_PER_BOHR3, decomp.local_start, pw.real_start, pw.real_shape)
     screening = None
     if screening_cutoff_inv_a is not None:
-        from .screening import ion_charge_g, screen_density
-        from .terms import SIGMA_GRID_STEPS, _gaussians_g
+        from .screening import ions_on_grid, screen_density
         dos = redistribute(comm, dos_fermi * (RYDBERG_EV * ANGSTROM3_PER_BOHR3), decomp.local_start, pw.real_start,
                            pw.real_shape)
         cutoff = screening_cutoff_inv_a * BOHR_ANGSTROM
-        sigma = SIGMA_GRID_STEPS * float((np.linalg.norm(plan.inputs.cell_bohr, axis=1) / np.asarray(grid)).max())
-        mask = (pw.g2 > 0) & (pw.g2 < cutoff ** 2)
-        ion_g = ion_charge_g(pw, plan.inputs, sigma, _gaussians_g(pw, plan.inputs, plan.inputs.species, sigma), mask)
+        _, ion_g = ions_on_grid(pw, plan.inputs, cutoff)
         screening = screen_density(pw, density, dos, ion_g, cutoff)
         density = screening.density
         del dos, ion_g
