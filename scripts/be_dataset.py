@@ -82,16 +82,16 @@ CELLS = {
     "i2_8_r11": (4, "I2", "xyz", 11, (18, 18, 3), "test"),
     "i2_8_r13": (4, "I2", "xyz", 13, (18, 18, 3), "test"),
     # session 27: more 3D-rattled cells: two trained on, one held out; the rest defined for later sessions
-    # ("extra": only with --only; r17-r20 and r22 computed in session 28 and
-    # not trained on by models/be_train.toml; r17, r18, r22 by experiments A and B, benchmarks/results/be_model/session28)
+    # ("extra": only with --only). r17-r20 and r22 were computed in session 28 and are trained on since session 29
+    # (models/be_train.toml; benchmarks/results/be_model/session29); r21 and r23 are not computed
     "perfect_8_r14": (4, None, "xyz", 14, (18, 18, 3), "train"),
     "i2_8_r15": (4, "I2", "xyz", 15, (18, 18, 3), "train"),
     "perfect_8_r16": (4, None, "xyz", 16, (18, 18, 3), "test"),
-    "i2_8_r17": (4, "I2", "xyz", 17, (18, 18, 3), "extra"),
-    "perfect_8_r18": (4, None, "xyz", 18, (18, 18, 3), "extra"),
-    "i2_8_r19": (4, "I2", "xyz", 19, (18, 18, 3), "extra"),
-    "perfect_8_r20": (4, None, "xyz", 20, (18, 18, 3), "extra"),
-    "perfect_8_r22": (4, None, "xyz", 22, (18, 18, 3), "extra"),
+    "i2_8_r17": (4, "I2", "xyz", 17, (18, 18, 3), "train"),
+    "perfect_8_r18": (4, None, "xyz", 18, (18, 18, 3), "train"),
+    "i2_8_r19": (4, "I2", "xyz", 19, (18, 18, 3), "train"),
+    "perfect_8_r20": (4, None, "xyz", 20, (18, 18, 3), "train"),
+    "perfect_8_r22": (4, None, "xyz", 22, (18, 18, 3), "train"),
     "i2_8_r21": (4, "I2", "xyz", 21, (18, 18, 3), "extra"),
     "i2_8_r23": (4, "I2", "xyz", 23, (18, 18, 3), "extra"),
 }

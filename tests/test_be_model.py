@@ -25,7 +25,7 @@ def test_metadata():
     assert any("i2_8" in p for p in train) and not any("_16" in p or "r5" in p for p in train)
     assert all(p.endswith("ldos_s5.npy") for p in train)      # the 0.5 eV-broadened LDOS
     assert not any("i2_8_r11" in p or "i2_8_r13" in p or "r7" in p or "r9" in p or "r16" in p for p in train)  # held out
-    assert sum("_r" in p for p in train) == 8                  # 3D-rattled training cells (session 27: 6 -> 8)
+    assert sum("_r" in p for p in train) == 13                 # 3D-rattled training cells (27: 6 -> 8; 29: -> 13)
     assert m.ldos_broadening_std_ev == 0.495                   # so predict adds s² D(E_F)/2
     assert not any("i2_12" in p for p in train)                # the held-out faulted 12-layer cell
     refit = m.metadata["training"]["energy_refit"]["snapshots"]   # [training] energy_refit (session 26)
