@@ -62,6 +62,8 @@ def build_hcp(symbol, a, c, repeat, fault=None, rattle=0.0, seed=0, orthogonal=F
         raise InputError("--orthogonal describes a faulted cell (--fault I2); a perfect cell is orthogonal already")
     if orthogonal:
         nx, ny, nz = (int(v) for v in repeat)
+        if rattle < 0:
+            raise InputError(f"--rattle must be >= 0, got {rattle}")
         one = build_hcp(symbol, a, c, repeat, fault)
         atoms = one.atoms.repeat((1, 1, 3))
         a1, a2 = one.atoms.cell[0] / nx, one.atoms.cell[1] / ny

@@ -103,7 +103,7 @@ def study_grid(model, pair, perfect, faulted, points_per_cell=None):
     """
     from ..pipeline import default_grid
     if points_per_cell:
-        along = (1, 1, pair.n_faults if pair.tilt_fractions == (0.0, 0.0) else 1)   # orthogonal cells: 3 periods
+        along = (1, 1, pair.n_faults)      # the orthogonal cells hold three periods (faults) along z, the tilted one
         return tuple(int(n) * r * m for n, r, m in zip(points_per_cell, pair.repeat, along))
     gp = default_grid(perfect.atoms.cell.array, model.grid_spacing_A)
     gf = default_grid(faulted.atoms.cell.array, model.grid_spacing_A)

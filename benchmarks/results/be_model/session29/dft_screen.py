@@ -1,76 +1,17 @@
-"""screen_proto.py MODEL TAG L...: model LDOS of 1x1 perfect/I2 cells (numpy forward pass), then a Thomas-Fermi
-self-consistent macroscopic screening (LDOS shifted along energy by the Hartree potential of the long-wavelength
-charge, |G_z| < GC), energies of both by `mlsurrogate evaluate --ldos`. Prototype, 1x1 cells (G_xy = 0 only)."""
-import json, math, os, subprocess, sys
+"""dft_screen.py GC CELL...: screen_lib.screen applied to QE's own (self-consistent) LDOS targets of cached cells,
+where a correct screening would change nothing: F screened minus plain, meV/atom."""
+import os, sys
 import numpy as np
-sys.path.insert(0, "/work/main")
-from mlsurrogate.model.native_format import read_native_model
 import ase.io
-BIN = "/work/main/.venv/bin/"; PSEUDO = "/work/shared/testdata/Be2"
-E2 = 14.399645  # e^2/(4 pi eps0), eV Å
-KT = 8.617333262e-5 * 298.0
-GC = 1.5
-GC = float(sys.argv[1]); cells = sys.argv[2:]
-class M: ldos_broadening_std_ev = 0.495
-m = M()
-E = -5.0 + 0.1 * np.arange(161)
-def fwd(x):
-    h = (x - m.input_shift) * m.input_scale
-    for w, b, a in zip(m.weights, m.biases, m.activations):
-        h = h @ w.T.astype(np.float64) + b
-        if a == "LeakyReLU": h = np.where(h > 0, h, 0.01 * h)
-    y = h * m.output_scale + m.output_shift
-    return np.maximum(y, 0) if m.clamp_negative else y
-def fermi(x): return 0.5 * (1 - np.tanh(x / (2 * KT)))
-def count(ldos_tot, mu, dv):   # electrons for the point-summed LDOS (n_E,), trapezoid-free sum * 0.1 eV
-    return (ldos_tot * fermi(E - mu)).sum() * 0.1 * dv
-def solve_mu(ldos_tot, N, dv):
-    lo, hi = 0.0, 15.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if count(ldos_tot, mid, dv) < N: lo = mid
-        else: hi = mid
-    return 0.5 * (lo + hi)
-def shift(ldos, V):  # d'(z, E) = d(z, E - V(z)); ldos (nx, ny, nz, nE), V (nz,) eV; linear interpolation
-    s = V / 0.1; i0 = np.floor(s).astype(int); fr = s - i0
-    out = np.empty_like(ldos)
-    for k in range(ldos.shape[2]):
-        src = np.arange(161) - i0[k]
-        a = ldos[:, :, k, np.clip(src, 0, 160)]; b = ldos[:, :, k, np.clip(src - 1, 0, 160)]
-        a[..., (src < 0) | (src > 160)] = 0; b[..., (src - 1 < 0) | (src - 1 > 160)] = 0
-        out[:, :, k] = (1 - fr[k]) * a + fr[k] * b
-    return out
-def evaluate(struct, ldos, out):
-    np.save(out + ".npy", ldos.astype(np.float64))
-    subprocess.run([BIN + "mlsurrogate", "-q", "evaluate", "--structure", struct, "--ldos", out + ".npy",
-                    "--energy-grid", "-5", "0.1", "161", "--temperature", "298", "--ldos-broadening",
-                    str(m.ldos_broadening_std_ev),
-                    "--pseudo-dir", PSEUDO, "--ecutrho", "160", "--out", out, "--overwrite"],
-                   check=True, capture_output=True)
-    os.remove(out + ".npy")
-    return json.load(open(out + "/results.json"))
-
-CACHE = "/root/.cache/mlsurrogate/be/"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from screen_lib import evaluate, screen
+CACHE = os.path.expanduser("~/.cache/mlsurrogate/be/")
+gc, cells = float(sys.argv[1]), sys.argv[2:]
 for c in cells:
     struct = CACHE + c + "/structure.extxyz"; atoms = ase.io.read(struct)
-    ldos = np.load(CACHE + c + "/ldos_s5.npy").astype(np.float64); shp = ldos.shape[:3]
-    vol = atoms.get_volume(); dv = vol / np.prod(shp); N = 2.0 * len(atoms); Lz = atoms.cell[2, 2]; nz = shp[2]
-    G = 2 * np.pi * np.fft.fftfreq(nz, d=Lz / nz)
-    ion_G = np.array([2.0 * np.exp(-1j * g * atoms.positions[:, 2]).sum() for g in G]) / vol
-    d = "dft_" + c
-    r0 = evaluate(struct, ldos, d + "_plain")
-    V = np.zeros(nz); cur = ldos
-    for it in range(40):
-        mu = solve_mu(cur.sum(axis=(0, 1, 2)), N, dv); occ = fermi(E - mu)
-        n_z = (cur * occ).sum(axis=(0, 1, 3)) * 0.1 / (shp[0] * shp[1])
-        D_mean = np.interp(mu, E, cur.mean(axis=(0, 1, 2)))
-        dG = np.fft.fft(n_z) / nz - ion_G; mask = (np.abs(G) > 0) & (np.abs(G) < GC)
-        k2 = 4 * np.pi * E2 * D_mean; VG = np.fft.fft(V) / nz
-        target = np.where(mask, 4 * np.pi * E2 * dG / np.where(mask, G ** 2, 1), 0)
-        resid = np.abs(target - VG)[mask].max() if mask.any() else 0.0
-        if resid < 1e-5: break
-        VG_new = np.where(mask, (4 * np.pi * E2 * dG + k2 * VG) / np.where(mask, G ** 2 + k2, 1), 0)
-        V = np.real(np.fft.ifft(VG_new * nz)); cur = shift(ldos, V)
-    r1 = evaluate(struct, cur, d + "_screened")
-    print(f"{c:14s} GC {GC}: F screened - plain = {1e3 * (r1['total_energy_eV'] - r0['total_energy_eV']) / len(atoms):+.3f} meV/atom"
+    ldos = np.load(CACHE + c + "/ldos_s5.npy").astype(np.float64)
+    r0 = evaluate(struct, ldos, "dft_" + c + "_plain", 0.495)
+    cur, V, it = screen(ldos, atoms, gc)
+    r1 = evaluate(struct, cur, "dft_" + c + "_screened", 0.495)
+    print(f"{c:14s} GC {gc}: F screened - plain = {1e3 * (r1['total_energy_eV'] - r0['total_energy_eV']) / len(atoms):+.3f} meV/atom"
           f"  (V {V.min():+.3f}..{V.max():+.3f} eV, {it} it)", flush=True)
