@@ -194,6 +194,7 @@ def test_train_from_structure_and_cubes(tmp_path, be2, comm):
     ("cosine_and_plateau", "not both"),
     ("cosine_above_rate", "lr_cosine_final must be below learning_rate"),
     ("refit_tolerance", "energy_refit_tolerance_ev_per_atom 0: a positive number"),
+    ("descriptor_settings", "computed with other descriptor settings than the model's or config's: rcutfac 9.0"),
 ])
 def test_bad_input_stops_before_training(tmp_path, be2, case, message):
     kwargs = {}
@@ -202,6 +203,12 @@ def test_bad_input_stops_before_training(tmp_path, be2, case, message):
         kwargs["validation"] = ({**snapshot(1), "descriptors": str(tmp_path / "d.npy")},)
     elif case == "energy_grid":
         kwargs["grid_count"] = 12
+    elif case == "descriptor_settings":     # same feature count, another cutoff (mlsurrogate descriptors' record)
+        (tmp_path / "d").mkdir()
+        np.save(tmp_path / "d" / "descriptors.npy", np.load(BE2 / "Be_snapshot1.in.npy"))
+        (tmp_path / "d" / "results.json").write_text('{"settings": {"twojmax": 10, "rcutfac": 9.0, "rfac0": 0.99363, '
+                                                     '"rmin0": 0.0, "switchflag": 1, "radii": {}, "weights": {}}}')
+        kwargs["validation"] = ({**snapshot(1), "descriptors": str(tmp_path / "d" / "descriptors.npy")},)
     elif case == "nan":
         ldos = np.load(BE2 / "Be_snapshot0.out.npy")
         ldos[3, 4, 5, 6] = np.nan

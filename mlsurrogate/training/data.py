@@ -136,6 +136,7 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
     grid = ldos.shape[:3]
     k = params.n_features
     if spec.descriptors is not None:
+        check_descriptor_settings(spec.descriptors, params, species)
         desc = _load_npy(spec.descriptors, "descriptor")
         if desc.ndim != 4 or desc.shape[:3] != grid or desc.shape[-1] not in (k, k + 3):
             raise InputError(f"{spec.descriptors}: descriptor shape {desc.shape} does not fit the LDOS grid "
@@ -156,6 +157,34 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
                     ldos=np.asarray(ldos, dtype=np.float64).reshape(-1, n_e),
                     cell=np.array(atoms.cell.array), n_electrons=n_electrons, n_atoms=len(atoms),
                     free_energy_offset_ev=free_energy_offset(spec.free_energy) if spec.free_energy else 0.0)
+
+
+_SETTING_KEYS = ("twojmax", "rcutfac", "rfac0", "rmin0", "switchflag", "bzeroflag", "quadraticflag")
+
+
+def check_descriptor_settings(path, params, species):
+    """InputError if the descriptor file ``path`` was computed with other settings than ``params`` (the model's or
+    the config's BispectrumParams), as recorded by ``mlsurrogate descriptors`` in results.json next to it: the
+    same feature count hides a different cutoff. Effective per-species radius and weight are compared (a
+    default of 0.5 / 1.0 equals an explicit one). Without that record nothing can be checked. Local."""
+    import json
+    from ..descriptors.bispectrum import BispectrumParams
+    record = os.path.join(os.path.dirname(os.path.abspath(path)), "results.json")
+    try:
+        with open(record) as f:
+            settings = json.load(f)["settings"]
+        made = BispectrumParams(**settings)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    wanted = [(k, getattr(params, k)) for k in _SETTING_KEYS]
+    wanted += [(f"radius {s}", params.radius(s)) for s in species] + [(f"weight {s}", params.weight(s)) for s in species]
+    have = dict([(k, getattr(made, k)) for k in _SETTING_KEYS] + [(f"radius {s}", made.radius(s)) for s in species]
+                + [(f"weight {s}", made.weight(s)) for s in species])
+    differ = [f"{k} {have[k]} (wanted {v})" for k, v in wanted if not np.isclose(have[k], v, rtol=1e-12, atol=0)]
+    if differ:
+        raise InputError(f"{path}: computed with other descriptor settings than the model's or config's: "
+                         f"{', '.join(differ)} ({record}); recompute them (mlsurrogate descriptors) or point "
+                         "to the right folder")
 
 
 def free_energy_offset(path):
