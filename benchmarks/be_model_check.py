@@ -59,7 +59,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
     p.add_argument("--data", default=os.path.expanduser("~/.cache/mlsurrogate/be"))
-    p.add_argument("--snapshots", nargs="*", default=None, help="names in DATA (default: all finished)")
+    p.add_argument("--snapshots", nargs="*", default=None, help="names in DATA (default: all finished; "
+                   "with --screening the ideal ones, as predict --screening refuses rattled cells)")
     p.add_argument("--screening", action="store_true", help="predict --screening for every cell")
     p.add_argument("--orthogonal-faults", action="store_true", help="gamma from orthogonal three-fault cells")
     p.add_argument("--json")
@@ -87,7 +88,8 @@ def main():
     from mlsurrogate.studies.stacking_fault import EV_PER_A2_TO_MJ_PER_M2 as MJ
     import ase.io
     names = args.snapshots if args.snapshots is not None else [
-        n for n in CELLS if os.path.isfile(os.path.join(args.data, n, "snapshot.json"))]
+        n for n in CELLS if os.path.isfile(os.path.join(args.data, n, "snapshot.json"))
+        and not (args.screening and CELLS[n][2])]      # --screening refuses rattled cells: the ideal ones only
     rows, F_model, F_dft, grids = {}, {}, {}, {}
     area = A * A * math.sqrt(3) / 2
     with tempfile.TemporaryDirectory() as tmp:
