@@ -60,10 +60,10 @@ def build_hcp(symbol, a, c, repeat, fault=None, rattle=0.0, seed=0, orthogonal=F
     """
     if orthogonal and fault is None:
         raise InputError("--orthogonal describes a faulted cell (--fault I2); a perfect cell is orthogonal already")
+    if rattle < 0:
+        raise InputError(f"--rattle must be >= 0, got {rattle}")
     if orthogonal:
         nx, ny, nz = (int(v) for v in repeat)
-        if rattle < 0:
-            raise InputError(f"--rattle must be >= 0, got {rattle}")
         one = build_hcp(symbol, a, c, repeat, fault)
         atoms = one.atoms.repeat((1, 1, 3))
         a1, a2 = one.atoms.cell[0] / nx, one.atoms.cell[1] / ny
@@ -84,8 +84,6 @@ def build_hcp(symbol, a, c, repeat, fault=None, rattle=0.0, seed=0, orthogonal=F
         raise InputError(f"unknown fault {fault!r}: use one of {', '.join(FAULTS)}")
     if fault is not None and nz < 2:
         raise InputError("a faulted cell needs --repeat NZ >= 2 (4 layers); with 2 layers every layer is fcc")
-    if rattle < 0:
-        raise InputError(f"--rattle must be >= 0, got {rattle}")
     a1 = np.array([a, 0.0, 0.0])
     a2 = np.array([-0.5 * a, 0.5 * np.sqrt(3.0) * a, 0.0])
     shockley = (2.0 * a1 + a2) / 3.0

@@ -162,25 +162,30 @@ def load_snapshot(comm, spec, energy_grid, valence_electrons, params):
 _SETTING_KEYS = ("twojmax", "rcutfac", "rfac0", "rmin0", "switchflag", "bzeroflag", "quadraticflag")
 
 
+def _effective_settings(params, species):
+    """What changes the numbers: the BispectrumParams fields and each species' radius and weight (a default of
+    0.5 / 1.0 equals an explicit one)."""
+    out = {k: getattr(params, k) for k in _SETTING_KEYS}
+    out.update({f"radius {s}": params.radius(s) for s in species})
+    out.update({f"weight {s}": params.weight(s) for s in species})
+    return out
+
+
 def check_descriptor_settings(path, params, species):
     """InputError if the descriptor file ``path`` was computed with other settings than ``params`` (the model's or
     the config's BispectrumParams), as recorded by ``mlsurrogate descriptors`` in results.json next to it: the
-    same feature count hides a different cutoff. Effective per-species radius and weight are compared (a
-    default of 0.5 / 1.0 equals an explicit one). Without that record nothing can be checked. Local."""
+    same feature count hides a different cutoff. Without that record nothing can be checked. Local."""
     import json
     from ..descriptors.bispectrum import BispectrumParams
     record = os.path.join(os.path.dirname(os.path.abspath(path)), "results.json")
     try:
         with open(record) as f:
-            settings = json.load(f)["settings"]
-        made = BispectrumParams(**settings)
+            made = BispectrumParams(**json.load(f)["settings"])
     except (OSError, ValueError, KeyError, TypeError):
         return
-    wanted = [(k, getattr(params, k)) for k in _SETTING_KEYS]
-    wanted += [(f"radius {s}", params.radius(s)) for s in species] + [(f"weight {s}", params.weight(s)) for s in species]
-    have = dict([(k, getattr(made, k)) for k in _SETTING_KEYS] + [(f"radius {s}", made.radius(s)) for s in species]
-                + [(f"weight {s}", made.weight(s)) for s in species])
-    differ = [f"{k} {have[k]} (wanted {v})" for k, v in wanted if not np.isclose(have[k], v, rtol=1e-12, atol=0)]
+    have, wanted = _effective_settings(made, species), _effective_settings(params, species)
+    differ = [f"{k} {have[k]} (wanted {v})" for k, v in wanted.items()
+              if not np.isclose(have[k], v, rtol=1e-12, atol=0)]
     if differ:
         raise InputError(f"{path}: computed with other descriptor settings than the model's or config's: "
                          f"{', '.join(differ)} ({record}); recompute them (mlsurrogate descriptors) or point "
